@@ -1,0 +1,43 @@
+namespace DyDiT.Eval.Engine.Formats;
+
+/// <summary>
+/// One array or tensor inside a file, not yet read. Every reader (npy, npz, torch zip/legacy, safetensors)
+/// exposes its contents as these, so tools such as <c>inspect</c> treat all formats alike.
+/// </summary>
+public abstract class StoredTensor
+{
+    protected StoredTensor(string name, long[] shape, DType dtype)
+    {
+        Name = name;
+        Shape = shape;
+        DType = dtype;
+        long n = 1;
+        foreach (var d in shape) n = checked(n * d);
+        ElementCount = n;
+    }
+
+    /// <summary>npz member name without <c>.npy</c>, "" for a lone .npy, '/'-joined key path in a checkpoint.</summary>
+    public string Name { get; }
+
+    public IReadOnlyList<long> Shape { get; }
+
+    public DType DType { get; }
+
+    public long ElementCount { get; }
+
+    public long ByteCount => ElementCount * DType.ItemSize();
+
+    /// <summary>
+    /// Writes the values as contiguous C-order little-endian bytes (strides, offsets, Fortran order and byte
+    /// order already applied), streaming in bounded chunks so that multi-GB arrays need no big buffer.
+    /// </summary>
+    public abstract void CopyValuesTo(Stream destination);
+
+    /// <summary>All values as C-order little-endian bytes. Only for arrays that fit in memory.</summary>
+    public byte[] ReadAllBytes()
+    {
+        var ms = new MemoryStream(checked((int)ByteCount));
+        CopyValuesTo(ms);
+        return ms.ToArray();
+    }
+}
