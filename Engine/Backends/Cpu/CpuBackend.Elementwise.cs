@@ -1,0 +1,119 @@
+using System.Numerics.Tensors;
+using DyDiT.Eval.Engine.Tensors;
+using Tensor = DyDiT.Eval.Engine.Tensors.Tensor;
+
+namespace DyDiT.Eval.Engine.Backends.Cpu;
+
+public sealed unsafe partial class CpuBackend
+{
+    // Element-wise kernels: TensorPrimitives does the SIMD work; large tensors are split over the threads.
+    private const int ParallelThreshold = 1 << 16;
+
+    public void Add(Tensor x, Tensor y, Tensor destination)
+    {
+        SameShape(x, y, destination);
+        float* px = Pointer(x), py = Pointer(y), pd = Pointer(destination);
+        ForChunks(x.Length, (start, count) => TensorPrimitives.Add(Span(px, start, count), Span(py, start, count), Span(pd, start, count)));
+    }
+
+    public void Multiply(Tensor x, Tensor y, Tensor destination)
+    {
+        SameShape(x, y, destination);
+        float* px = Pointer(x), py = Pointer(y), pd = Pointer(destination);
+        ForChunks(x.Length, (start, count) => TensorPrimitives.Multiply(Span(px, start, count), Span(py, start, count), Span(pd, start, count)));
+    }
+
+    public void ScaleShift(Tensor x, float scale, float shift, Tensor destination)
+    {
+        SameShape(x, destination);
+        float* px = Pointer(x), pd = Pointer(destination);
+        ForChunks(x.Length, (start, count) =>
+        {
+            var dst = Span(pd, start, count);
+            TensorPrimitives.Multiply(Span(px, start, count), scale, dst);
+            TensorPrimitives.Add(dst, shift, dst);
+        });
+    }
+
+    // silu(x) = x · sigmoid(x)
+    public void Silu(Tensor x, Tensor destination)
+    {
+        SameShape(x, destination);
+        float* px = Pointer(x), pd = Pointer(destination);
+        ForChunks(x.Length, (start, count) =>
+        {
+            var src = Span(px, start, count);
+            var dst = Span(pd, start, count);
+            TensorPrimitives.Sigmoid(src, dst);
+            TensorPrimitives.Multiply(src, dst, dst);
+        });
+    }
+
+    // gelu_tanh(x) = 0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³)))
+    public void GeluTanh(Tensor x, Tensor destination)
+    {
+        SameShape(x, destination);
+        float* px = Pointer(x), pd = Pointer(destination);
+        const float c = 0.7978845608028654f; // √(2/π)
+        ForChunks(x.Length, (start, count) =>
+        {
+            var src = Span(px, start, count);
+            var dst = Span(pd, start, count);
+            var inner = count <= 4096 ? stackalloc float[count] : new float[count];
+            TensorPrimitives.Multiply(src, src, inner);                 // x²
+            TensorPrimitives.Multiply(inner, 0.044715f, inner);
+            TensorPrimitives.Add(inner, 1f, inner);                     // 1 + 0.044715 x²
+            TensorPrimitives.Multiply(inner, src, inner);               // x + 0.044715 x³
+            TensorPrimitives.Multiply(inner, c, inner);
+            TensorPrimitives.Tanh(inner, inner);
+            TensorPrimitives.Add(inner, 1f, inner);
+            TensorPrimitives.Multiply(inner, 0.5f, inner);              // (1 + tanh) / 2
+            TensorPrimitives.Multiply(inner, src, dst);
+        });
+    }
+
+    public void SoftmaxLastDim(Tensor x, Tensor destination)
+    {
+        SameShape(x, destination);
+        int cols = x.Rank == 0 ? 1 : x.Dim(-1);
+        if (cols == 0) return;
+        long rows = x.Length / cols;
+        float* px = Pointer(x), pd = Pointer(destination);
+        Parallel.For(0L, rows, Options(rows * cols), r =>
+            TensorPrimitives.SoftMax(Span(px, r * cols, cols), Span(pd, r * cols, cols)));
+    }
+
+    private static Span<float> Span(float* p, long start, int count) => new(p + start, count);
+
+    private ParallelOptions Options(long work) => new() { MaxDegreeOfParallelism = work < ParallelThreshold ? 1 : Threads };
+
+    /// <summary>Calls <paramref name="body"/> on consecutive pieces covering [0, length), in parallel when large.</summary>
+    private void ForChunks(long length, Action<long, int> body)
+    {
+        if (length == 0) return;
+        if (length < ParallelThreshold || Threads == 1)
+        {
+            for (long s = 0; s < length; s += int.MaxValue / 2)
+                body(s, (int)Math.Min(int.MaxValue / 2, length - s));
+            return;
+        }
+        const int chunk = 1 << 15; // 128 KiB of floats per piece: in cache, cheap to schedule
+        long pieces = (length + chunk - 1) / chunk;
+        Parallel.For(0L, pieces, new ParallelOptions { MaxDegreeOfParallelism = Threads }, i =>
+        {
+            long start = i * chunk;
+            body(start, (int)Math.Min(chunk, length - start));
+        });
+    }
+
+    private static void SameShape(Tensor x, Tensor y)
+    {
+        if (!x.Shape.SequenceEqual(y.Shape)) throw new ArgumentException($"shapes differ: {x} vs {y}");
+    }
+
+    private static void SameShape(Tensor x, Tensor y, Tensor z)
+    {
+        SameShape(x, y);
+        SameShape(x, z);
+    }
+}

@@ -1,0 +1,67 @@
+using DyDiT.Eval.Engine.Tensors;
+
+namespace DyDiT.Eval.Engine.Backends.Cpu;
+
+/// <summary>
+/// The CPU backend: GEMM and LAPACK through OpenBLAS, element-wise kernels through TensorPrimitives.
+/// The kernels themselves live one family per file (CpuBackend.Gemm.cs, CpuBackend.Elementwise.cs, ...).
+/// </summary>
+public sealed unsafe partial class CpuBackend : IBackend
+{
+    /// <param name="threads">Threads for BLAS and our own kernels; null or 0 = all cores.</param>
+    /// <exception cref="OpenBlasMissingException">libopenblas is not installed.</exception>
+    public CpuBackend(int? threads = null)
+    {
+        Threads = threads is > 0 ? threads.Value : Environment.ProcessorCount;
+        OpenBlas.EnsureLoaded();
+        OpenBlas.SetNumThreads(Threads);
+    }
+
+    public string Name => "cpu";
+
+    public int Threads { get; }
+
+    /// <summary>OpenBLAS's name for the kernels it picked on this CPU (e.g. "SkylakeX").</summary>
+    public static string BlasCore => OpenBlas.CoreName;
+
+    public Tensor Zeros(params int[] shape)
+    {
+        var length = ShapeMath.ElementCount(shape);
+        return new Tensor(this, new CpuStorage(length, zero: true), (int[])shape.Clone());
+    }
+
+    public Tensor FromHost(ReadOnlySpan<float> values, params int[] shape)
+    {
+        var length = ShapeMath.ElementCount(shape);
+        if (length != values.Length)
+            throw new ArgumentException($"{values.Length} values do not fill shape [{string.Join(", ", shape)}] ({length} elements)");
+        var t = new Tensor(this, new CpuStorage(length, zero: false), (int[])shape.Clone());
+        values.CopyTo(Span(t));
+        return t;
+    }
+
+    public void Upload(ReadOnlySpan<float> values, Tensor destination)
+    {
+        if (values.Length != destination.Length)
+            throw new ArgumentException($"{values.Length} values for a tensor of {destination.Length}");
+        values.CopyTo(Span(destination));
+    }
+
+    public void Download(Tensor source, Span<float> destination)
+    {
+        if (destination.Length != source.Length)
+            throw new ArgumentException($"destination holds {destination.Length} values, tensor has {source.Length}");
+        Span(source).CopyTo(destination);
+    }
+
+    public void Dispose()
+    {
+    }
+
+    /// <summary>The tensor's memory. Kernels of this backend only; model code never sees it.</summary>
+    internal static float* Pointer(Tensor t) => t.Storage is CpuStorage s
+        ? s.Pointer
+        : throw new ArgumentException($"{t} does not live on the CPU backend");
+
+    internal static Span<float> Span(Tensor t) => new(Pointer(t), checked((int)t.Length));
+}

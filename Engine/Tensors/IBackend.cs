@@ -1,0 +1,67 @@
+namespace DyDiT.Eval.Engine.Tensors;
+
+/// <summary>
+/// The operations model code may use. Implemented by the CPU backend (TensorPrimitives + OpenBLAS) and, later,
+/// by a CUDA backend; models are written against this interface only.
+/// </summary>
+public interface IBackend : IDisposable
+{
+    /// <summary>"cpu" or "cuda:N".</summary>
+    string Name { get; }
+
+    /// <summary>Threads the backend's kernels use.</summary>
+    int Threads { get; }
+
+    /// <summary>A zero-filled tensor.</summary>
+    Tensor Zeros(params int[] shape);
+
+    /// <summary>A tensor holding a copy of <paramref name="values"/> (C order).</summary>
+    Tensor FromHost(ReadOnlySpan<float> values, params int[] shape);
+
+    void Upload(ReadOnlySpan<float> values, Tensor destination);
+
+    void Download(Tensor source, Span<float> destination);
+
+    // ---- matrix products ----
+
+    /// <summary>
+    /// C = alpha · op(A) · op(B) + beta · C for row-major matrices; op transposes when asked.
+    /// A: (M, K) or (K, M) when transposed, B: (K, N) or (N, K), C: (M, N).
+    /// </summary>
+    void Gemm(Tensor a, bool transposeA, Tensor b, bool transposeB, Tensor c, float alpha = 1f, float beta = 0f);
+
+    /// <summary>
+    /// Strided batched GEMM: for each i in [0, batch): C_i = alpha · op(A_i) · op(B_i) + beta · C_i, where A_i starts
+    /// at element i·strideA of <paramref name="a"/> (likewise B, C). A stride of 0 reuses one matrix for all.
+    /// </summary>
+    void BatchedGemm(int batch, int m, int n, int k,
+        Tensor a, long strideA, bool transposeA,
+        Tensor b, long strideB, bool transposeB,
+        Tensor c, long strideC, float alpha = 1f, float beta = 0f);
+
+    // ---- float64 linear algebra on host arrays (covariance, Fréchet distance) ----
+
+    /// <summary>
+    /// Eigen-decomposition of the symmetric n×n matrix <paramref name="matrix"/> (row-major; only its lower
+    /// triangle is read): eigenvalues ascending, eigenvectors as the rows of <paramref name="eigenvectors"/>
+    /// (row i belongs to eigenvalue i).
+    /// </summary>
+    void SymmetricEigen(ReadOnlySpan<double> matrix, int n, Span<double> eigenvalues, Span<double> eigenvectors);
+
+    // ---- element-wise (shapes must match exactly; in-place allowed when destination is an input) ----
+
+    void Add(Tensor x, Tensor y, Tensor destination);
+
+    void Multiply(Tensor x, Tensor y, Tensor destination);
+
+    /// <summary>destination = x · scale + shift (scalars).</summary>
+    void ScaleShift(Tensor x, float scale, float shift, Tensor destination);
+
+    void Silu(Tensor x, Tensor destination);
+
+    /// <summary>GELU with the tanh approximation (as DiT's MLP uses it).</summary>
+    void GeluTanh(Tensor x, Tensor destination);
+
+    /// <summary>Softmax over the last dimension.</summary>
+    void SoftmaxLastDim(Tensor x, Tensor destination);
+}

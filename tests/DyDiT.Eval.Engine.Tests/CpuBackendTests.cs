@@ -1,0 +1,204 @@
+using DyDiT.Eval.Engine.Backends.Cpu;
+using DyDiT.Eval.Engine.Tensors;
+using Xunit;
+
+namespace DyDiT.Eval.Engine.Tests;
+
+/// <summary>CPU kernels against plain float64 loops written from the formulas.</summary>
+public sealed class CpuBackendTests : IDisposable
+{
+    private readonly CpuBackend _cpu = new(threads: 2);
+
+    public void Dispose() => _cpu.Dispose();
+
+    private static float[] Random(int n, int seed)
+    {
+        var rng = new Random(seed);
+        var v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = (float)(rng.NextDouble() * 2 - 1);
+        return v;
+    }
+
+    // reference: C[i,j] = alpha · Σ_k opA[i,k] · opB[k,j] + beta · C0[i,j], in float64
+    private static double[] ReferenceGemm(int m, int n, int k, float[] a, bool ta, float[] b, bool tb, float[] c0, float alpha, float beta)
+    {
+        var c = new double[m * n];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double s = 0;
+                for (int p = 0; p < k; p++)
+                    s += (double)(ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+                c[i * n + j] = alpha * s + beta * c0[i * n + j];
+            }
+        return c;
+    }
+
+    private static void AssertClose(double[] expected, float[] actual, double tolerance)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= tolerance * Math.Max(1, Math.Abs(expected[i])),
+                $"index {i}: expected {expected[i]}, got {actual[i]}");
+    }
+
+    [Theory]
+    [InlineData(1, 1, 1, false, false)]
+    [InlineData(7, 5, 3, false, false)]
+    [InlineData(7, 5, 3, true, false)]
+    [InlineData(7, 5, 3, false, true)]
+    [InlineData(7, 5, 3, true, true)]
+    [InlineData(64, 96, 33, false, true)]
+    [InlineData(129, 65, 257, true, true)]
+    public void GemmMatchesReference(int m, int n, int k, bool ta, bool tb)
+    {
+        var a = Random(m * k, 1);
+        var b = Random(k * n, 2);
+        var c0 = Random(m * n, 3);
+        using var ta_ = _cpu.FromHost(a, ta ? [k, m] : [m, k]);
+        using var tb_ = _cpu.FromHost(b, tb ? [n, k] : [k, n]);
+        using var tc = _cpu.FromHost(c0, m, n);
+        _cpu.Gemm(ta_, ta, tb_, tb, tc, alpha: 0.75f, beta: -0.5f);
+        AssertClose(ReferenceGemm(m, n, k, a, ta, b, tb, c0, 0.75f, -0.5f), tc.ToArray(), 1e-5 * Math.Sqrt(k));
+    }
+
+    [Fact]
+    public void GemmRejectsMismatchedShapes()
+    {
+        using var a = _cpu.Zeros(3, 4);
+        using var b = _cpu.Zeros(5, 6);
+        using var c = _cpu.Zeros(3, 6);
+        var e = Assert.Throws<ArgumentException>(() => _cpu.Gemm(a, false, b, false, c));
+        Assert.Contains("3x4", e.Message);
+    }
+
+    [Fact]
+    public void BatchedGemmWithSharedRightOperand()
+    {
+        // A: (batch, M, K), B: one (N, K) matrix used for every batch (stride 0), C: (batch, M, N)
+        const int batch = 5, m = 6, n = 4, k = 9;
+        var a = Random(batch * m * k, 4);
+        var b = Random(n * k, 5);
+        using var ta = _cpu.FromHost(a, batch, m, k);
+        using var tb = _cpu.FromHost(b, n, k);
+        using var tc = _cpu.Zeros(batch, m, n);
+        _cpu.BatchedGemm(batch, m, n, k, ta, m * k, false, tb, 0, true, tc, m * n);
+        var got = tc.ToArray();
+        for (int i = 0; i < batch; i++)
+        {
+            var expected = ReferenceGemm(m, n, k, a[(i * m * k)..((i + 1) * m * k)], false, b, true, new float[m * n], 1, 0);
+            AssertClose(expected, got[(i * m * n)..((i + 1) * m * n)], 1e-5);
+        }
+    }
+
+    [Fact]
+    public void BatchedGemmChecksExtent()
+    {
+        using var a = _cpu.Zeros(2, 3, 3);
+        using var c = _cpu.Zeros(3, 3, 3);
+        Assert.Throws<ArgumentException>(() => _cpu.BatchedGemm(3, 3, 3, 3, a, 9, false, a, 9, false, c, 9));
+    }
+
+    [Fact]
+    public void SymmetricEigenReconstructsTheMatrix()
+    {
+        const int n = 37;
+        var rng = new Random(7);
+        var x = new double[n * n];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j <= i; j++)
+                x[i * n + j] = x[j * n + i] = rng.NextDouble() - 0.5;
+        var w = new double[n];
+        var v = new double[n * n];
+        _cpu.SymmetricEigen(x, n, w, v);
+        for (int i = 1; i < n; i++) Assert.True(w[i - 1] <= w[i], "eigenvalues ascending");
+        // A · v_i = λ_i · v_i with v_i = row i, and the rows are orthonormal
+        for (int e = 0; e < n; e++)
+        {
+            for (int r = 0; r < n; r++)
+            {
+                double av = 0;
+                for (int c = 0; c < n; c++) av += x[r * n + c] * v[e * n + c];
+                Assert.True(Math.Abs(av - w[e] * v[e * n + r]) < 1e-12, $"eigenpair {e}, row {r}");
+            }
+            double norm = 0;
+            for (int c = 0; c < n; c++) norm += v[e * n + c] * v[e * n + c];
+            Assert.True(Math.Abs(norm - 1) < 1e-12);
+        }
+    }
+
+    [Fact]
+    public void SymmetricEigenOfKnownMatrix()
+    {
+        // [[2,1],[1,2]] has eigenvalues 1 and 3 with eigenvectors (1,-1)/√2 and (1,1)/√2
+        var w = new double[2];
+        var v = new double[4];
+        _cpu.SymmetricEigen([2, 1, 1, 2], 2, w, v);
+        Assert.Equal(1.0, w[0], 14);
+        Assert.Equal(3.0, w[1], 14);
+        Assert.Equal(1 / Math.Sqrt(2), Math.Abs(v[2]), 14);
+        Assert.Equal(v[2], v[3], 14);
+        Assert.Equal(-v[0], v[1], 14);
+    }
+
+    [Theory]
+    [InlineData(17)]
+    [InlineData(300_001)] // large enough to be split over threads
+    public void ElementwiseKernelsMatchFormulas(int length)
+    {
+        var x = Random(length, 11);
+        var y = Random(length, 12);
+        for (int i = 0; i < length; i++) x[i] *= 6; // reach tanh/sigmoid saturation
+        using var tx = _cpu.FromHost(x, length);
+        using var ty = _cpu.FromHost(y, length);
+        using var d = _cpu.Zeros(length);
+
+        void Check(Func<double, double, double> f, double tol)
+        {
+            var got = d.ToArray();
+            for (int i = 0; i < length; i += 1 + length / 5000)
+            {
+                double e = f(x[i], y[i]);
+                Assert.True(Math.Abs(e - got[i]) <= tol * Math.Max(1, Math.Abs(e)), $"index {i}: x={x[i]} expected {e} got {got[i]}");
+            }
+        }
+
+        _cpu.Add(tx, ty, d); Check((a, b) => a + b, 1e-7);
+        _cpu.Multiply(tx, ty, d); Check((a, b) => a * b, 1e-7);
+        _cpu.ScaleShift(tx, 1.5f, -0.25f, d); Check((a, _) => a * 1.5 - 0.25, 1e-6);
+        _cpu.Silu(tx, d); Check((a, _) => a / (1 + Math.Exp(-a)), 1e-6);
+        _cpu.GeluTanh(tx, d); Check((a, _) => 0.5 * a * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (a + 0.044715 * a * a * a))), 1e-6);
+    }
+
+    [Fact]
+    public void SoftmaxOverLastDimension()
+    {
+        var x = Random(3 * 1008, 13);
+        for (int i = 0; i < x.Length; i++) x[i] *= 20;
+        using var tx = _cpu.FromHost(x, 3, 1008);
+        using var d = _cpu.Zeros(3, 1008);
+        _cpu.SoftmaxLastDim(tx, d);
+        var got = d.ToArray();
+        for (int r = 0; r < 3; r++)
+        {
+            double max = double.NegativeInfinity, sum = 0;
+            for (int c = 0; c < 1008; c++) max = Math.Max(max, x[r * 1008 + c]);
+            for (int c = 0; c < 1008; c++) sum += Math.Exp(x[r * 1008 + c] - max);
+            for (int c = 0; c < 1008; c++)
+            {
+                double e = Math.Exp(x[r * 1008 + c] - max) / sum;
+                Assert.True(Math.Abs(e - got[r * 1008 + c]) <= 1e-6 * Math.Max(e, 1e-3), $"row {r} col {c}");
+            }
+        }
+    }
+
+    [Fact]
+    public void ReshapeSharesStorageAndChecksCount()
+    {
+        using var t = _cpu.FromHost([1, 2, 3, 4, 5, 6], 2, 3);
+        using var r = t.Reshape(3, -1);
+        Assert.Equal([3, 2], r.Shape.ToArray());
+        Assert.Equal([1f, 2, 3, 4, 5, 6], r.ToArray());
+        Assert.Throws<ArgumentException>(() => t.Reshape(4, -1));
+    }
+}
