@@ -1,1 +1,18 @@
-return 0;
+using System.CommandLine;
+using DyDiT.Eval.Cli;
+using DyDiT.Eval.Cli.Commands;
+
+var root = new RootCommand(
+    "dydit-eval: generate class-conditional ImageNet samples with DiT, DyDiT and SparseDiT and score them the way " +
+    "ADM's evaluator does (FID, sFID, Inception Score, precision, recall), on one box or a cluster.\n\n" +
+    "Exit codes: 0 ok, 1 bad input, 2 usage, 3 environment (e.g. OpenBLAS missing), 130 interrupted.");
+root.Subcommands.Add(InspectCommand.Create());
+
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    foreach (var error in parsed.Errors) Console.Error.WriteLine($"dydit-eval: {error.Message}");
+    Console.Error.WriteLine("Run 'dydit-eval --help' for usage.");
+    return ExitCodes.Usage;
+}
+return parsed.Invoke();

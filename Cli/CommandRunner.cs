@@ -1,0 +1,46 @@
+using DyDiT.Eval.Engine.Backends.Cpu;
+using DyDiT.Eval.Engine.Formats;
+
+namespace DyDiT.Eval.Cli;
+
+/// <summary>Runs a verb and turns failures into one line on stderr and DESIGN.md's exit code; no stack traces.</summary>
+internal static class CommandRunner
+{
+    public static int Run(Func<int> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (TensorFileException e)
+        {
+            return Fail(e.Message, ExitCodes.BadInput);
+        }
+        catch (FileNotFoundException e)
+        {
+            return Fail($"{e.FileName ?? "?"}: file not found", ExitCodes.BadInput);
+        }
+        catch (DirectoryNotFoundException e)
+        {
+            return Fail(e.Message, ExitCodes.BadInput);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            return Fail(e.Message, ExitCodes.BadInput);
+        }
+        catch (OpenBlasMissingException e)
+        {
+            return Fail(e.Message, ExitCodes.Environment);
+        }
+        catch (OperationCanceledException)
+        {
+            return Fail("interrupted", ExitCodes.Interrupted);
+        }
+    }
+
+    private static int Fail(string message, int code)
+    {
+        Console.Error.WriteLine($"dydit-eval: {message}");
+        return code;
+    }
+}

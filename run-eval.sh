@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# DyDiT.Eval — the two set-up commands:
+#   ./run-eval.sh          install what is missing, build (Release), run the main job on the embedded default
+#   ./run-eval.sh test     same install, then the whole test suite (add --quick to skip the >4 GiB tests)
+# Internal: ./run-eval.sh --install-only (used by bench/run.sh)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+mode=main
+quick=0
+for a in "$@"; do
+  case "$a" in
+    test) mode=test ;;
+    --install-only) mode=install ;;
+    --quick) quick=1 ;;
+    -h|--help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run-eval.sh: unknown argument '$a' (use: ./run-eval.sh [test [--quick]])" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# ---- install what is missing (Debian packages) ----
+apt_install() {
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+      echo "need root (or sudo) to run: apt-get install -y $*" >&2; exit 3; fi
+  fi
+  say "installing $* (apt)"
+  if ! $sudo apt-get install -y -q "$@" >/tmp/dydit-apt.log 2>&1; then
+    $sudo apt-get update -q >>/tmp/dydit-apt.log 2>&1 || true
+    $sudo apt-get install -y -q "$@" >>/tmp/dydit-apt.log 2>&1 || { cat /tmp/dydit-apt.log >&2; echo "apt-get install $* failed" >&2; exit 3; }
+  fi
+}
+
+need=()
+ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0' || need+=(libopenblas0-pthread)
+if [ "$mode" != main ]; then
+  /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || need+=(python3-numpy)
+fi
+[ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
+
+if ! command -v dotnet >/dev/null 2>&1; then
+  echo "the .NET 10 SDK is required (dotnet not found on PATH): https://dotnet.microsoft.com/download" >&2
+  exit 3
+fi
+[ "$mode" = install ] && exit 0
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+if [ "$mode" = test ]; then
+  say "building and testing (Release)"
+  filter=()
+  [ $quick = 1 ] && filter=(--filter "Category!=Large")
+  dotnet build DyDiT.Eval.sln -c Release -nologo -v quiet
+  log=$(mktemp)
+  set +e
+  dotnet test DyDiT.Eval.sln -c Release --no-build -nologo "${filter[@]}" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  # One closing line over all test assemblies.
+  awk -F'[,:]' '/^(Passed|Failed)!/ { for (i = 1; i <= NF; i++) { gsub(/ /, "", $i);
+        if ($i == "Failed") f += $(i+1); if ($i == "Passed") p += $(i+1); if ($i == "Skipped") s += $(i+1) } }
+      END { printf "Tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+  rm -f "$log"
+  exit $rc
+fi
+
+say "building (Release)"
+dotnet build Cli -c Release -nologo -v quiet
+exec dotnet Cli/bin/Release/net10.0/dydit-eval.dll --help
