@@ -68,8 +68,9 @@ internal static unsafe partial class OpenBlas
     private static IntPtr Load()
     {
         var tried = new List<string>();
+        // DYDIT_OPENBLAS names the one library to use (e.g. a custom build) instead of the usual names.
         var overridePath = Environment.GetEnvironmentVariable("DYDIT_OPENBLAS");
-        foreach (var candidate in string.IsNullOrEmpty(overridePath) ? Candidates : [overridePath, .. Candidates])
+        foreach (var candidate in string.IsNullOrEmpty(overridePath) ? Candidates : [overridePath])
         {
             if (NativeLibrary.TryLoad(candidate, out var handle)) return handle;
             tried.Add(candidate);

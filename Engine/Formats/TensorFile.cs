@@ -1,0 +1,58 @@
+namespace DyDiT.Eval.Engine.Formats;
+
+/// <summary>
+/// Opens any supported tensor container by its content (not its extension) and lists its tensors:
+/// npy, npz, torch-zip, torch-legacy or safetensors.
+/// </summary>
+public sealed class TensorFile : IDisposable
+{
+    private readonly IDisposable? _owner;
+
+    private TensorFile(string path, string format, IReadOnlyList<StoredTensor> tensors, IDisposable? owner)
+    {
+        Path = path;
+        Format = format;
+        Tensors = tensors;
+        _owner = owner;
+    }
+
+    public string Path { get; }
+
+    /// <summary>"npy", "npz", "torch-zip", "torch-legacy" or "safetensors".</summary>
+    public string Format { get; }
+
+    /// <summary>Every array/tensor in file order (checkpoints: dict order of the key paths).</summary>
+    public IReadOnlyList<StoredTensor> Tensors { get; }
+
+    public static TensorFile Open(string path)
+    {
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"{path}: file not found", path);
+        var head = new byte[16];
+        int got;
+        using (var fs = File.OpenRead(path)) got = fs.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        var magic = head.AsSpan(0, got);
+        return Detect(magic) switch
+        {
+            Kind.Npy => OpenNpy(path),
+            Kind.Zip => OpenZip(path),
+            Kind.Pickle => OpenTorch(path),
+            Kind.Safetensors => OpenSafetensors(path),
+            _ => throw new TensorFileException(path,
+                $"not a .npy, .npz, PyTorch checkpoint or .safetensors file (starts with {Convert.ToHexString(magic[..Math.Min(8, magic.Length)])})"),
+        };
+    }
+
+    public void Dispose() => _owner?.Dispose();
+
+    private enum Kind { Unknown, Npy, Zip, Pickle, Safetensors }
+
+    private static Kind Detect(ReadOnlySpan<byte> head)
+    {
+        if (head.StartsWith("\x93NUMPY"u8)) return Kind.Npy;
+        if (head.StartsWith("PK\x03\x04"u8) || head.StartsWith("PK\x05\x06"u8)) return Kind.Zip;
+        if (head.Length >= 2 && head[0] == 0x80 && head[1] is >= 2 and <= 5) return Kind.Pickle;
+        if (head.Length >= 9 && head[8] == (byte)'{') return Kind.Safetensors;
+        return Kind.Unknown;
+    }
+}
