@@ -40,4 +40,6 @@ public sealed class PyDict : IReadOnlyDictionary<object, object?>
     internal void Set(object key, object? value) => _items[key] = value;
 
     internal void SetAt(int index, object? value) => _items.SetAt(index, value);
+
+    internal KeyValuePair<object, object?> GetAt(int index) => _items.GetAt(index);
 }

@@ -21,5 +21,7 @@ public sealed class PyNamespace
 
     internal void SetAt(int index, object? value) => _fields.SetAt(index, value);
 
+    internal KeyValuePair<string, object?> GetAt(int index) => _fields.GetAt(index);
+
     public override string ToString() => "Namespace(" + string.Join(", ", _fields.Select(f => $"{f.Key}={f.Value}")) + ")";
 }
