@@ -87,11 +87,11 @@ public sealed class Unpickler
                     _marks.Add(_stack.Count);
                     break;
                 case (byte)'0': // POP
-                    if (_marks.Count > 0 && _marks[^1] == _stack.Count) PopMark();
+                    if (_marks.Count > 0 && _marks[^1] == _stack.Count) PopToMark();
                     else Pop();
                     break;
-                case (byte)'1': // POP_MARK
-                    PopMark();
+                case (byte)'1': // POP_MARK: drops the mark and everything above it
+                    PopToMark();
                     break;
                 case (byte)'2': // DUP
                     Push(Peek());
