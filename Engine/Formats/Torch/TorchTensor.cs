@@ -1,6 +1,4 @@
 using System.Buffers;
-using System.Runtime.InteropServices;
-using System.Numerics.Tensors;
 
 namespace DyDiT.Eval.Engine.Formats.Torch;
 
@@ -138,50 +136,12 @@ public sealed class TorchTensor : StoredTensor
                 int count = (int)Math.Min(perChunk, ElementCount - first);
                 var bytes = buffer.AsSpan(0, count * isz);
                 CopyElements(first, count, bytes);
-                Convert(DType, bytes, destination.Slice((int)first, count));
+                Float32Conversion.Convert(DType, bytes, destination.Slice((int)first, count));
             }
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
-
-    private static void Convert(DType dtype, ReadOnlySpan<byte> src, Span<float> dst)
-    {
-        switch (dtype)
-        {
-            case DType.Float32: MemoryMarshal.Cast<byte, float>(src).CopyTo(dst); break;
-            case DType.Float16: TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(src), dst); break;
-            case DType.BFloat16:
-                var bf = MemoryMarshal.Cast<byte, ushort>(src);
-                for (int i = 0; i < dst.Length; i++) dst[i] = BitConverter.Int32BitsToSingle(bf[i] << 16);
-                break;
-            case DType.Float64:
-                var d = MemoryMarshal.Cast<byte, double>(src);
-                for (int i = 0; i < dst.Length; i++) dst[i] = (float)d[i];
-                break;
-            case DType.Int64:
-                var l = MemoryMarshal.Cast<byte, long>(src);
-                for (int i = 0; i < dst.Length; i++) dst[i] = l[i];
-                break;
-            case DType.Int32:
-                var n = MemoryMarshal.Cast<byte, int>(src);
-                for (int i = 0; i < dst.Length; i++) dst[i] = n[i];
-                break;
-            case DType.Int16:
-                var s = MemoryMarshal.Cast<byte, short>(src);
-                for (int i = 0; i < dst.Length; i++) dst[i] = s[i];
-                break;
-            case DType.Int8:
-                for (int i = 0; i < dst.Length; i++) dst[i] = (sbyte)src[i];
-                break;
-            case DType.UInt8:
-            case DType.Bool:
-                for (int i = 0; i < dst.Length; i++) dst[i] = src[i];
-                break;
-            default:
-                throw new NotSupportedException($"no float32 conversion for {dtype}");
         }
     }
 

@@ -221,6 +221,28 @@ public sealed class TorchCheckpointTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(Files))]
+    public void ChunksStartingAnywhereAgreeWithTheWholeRead(string file)
+    {
+        // CopyValuesTo streams 1 MB chunks; every (start, length) window of a strided view must match the full read.
+        using var ckpt = TorchCheckpoint.Open(Fixtures.Path("checkpoints", file));
+        foreach (var t in ckpt.Tensors)
+        {
+            var all = t.ReadAllBytes();
+            int isz = t.DType.ItemSize();
+            for (long first = 0; first < t.ElementCount; first++)
+            {
+                for (int count = 1; count <= Math.Min(7, t.ElementCount - first); count += 3)
+                {
+                    var part = new byte[count * isz];
+                    t.CopyElements(first, count, part);
+                    Assert.True(all.AsSpan((int)first * isz, part.Length).SequenceEqual(part), $"{t.Name} [{first}, +{count})");
+                }
+            }
+        }
+    }
+
     [Fact]
     public void CudaTaggedLocationsReadLikeCpuOnes()
     {
