@@ -1,3 +1,7 @@
+using DyDiT.Eval.Engine.Formats.Npy;
+using DyDiT.Eval.Engine.Formats.Safetensors;
+using DyDiT.Eval.Engine.Formats.Torch;
+
 namespace DyDiT.Eval.Engine.Formats;
 
 /// <summary>
@@ -44,6 +48,35 @@ public sealed class TensorFile : IDisposable
     }
 
     public void Dispose() => _owner?.Dispose();
+
+    private static TensorFile OpenNpy(string path)
+    {
+        var npy = NpyFile.Open(path);
+        return new TensorFile(path, "npy", [npy.Array], npy);
+    }
+
+    // A torch zip checkpoint holds '<prefix>/data.pkl'; any other zip is read as an npz.
+    private static TensorFile OpenZip(string path)
+    {
+        bool isTorch;
+        using (var file = MappedFile.Open(path))
+            isTorch = TorchZipIndex.Read(file).Names.Any(n => n.EndsWith("/data.pkl", StringComparison.Ordinal) || n == "data.pkl");
+        if (isTorch) return OpenTorch(path);
+        var npz = NpzArchive.Open(path);
+        return new TensorFile(path, "npz", npz.Arrays, npz);
+    }
+
+    private static TensorFile OpenTorch(string path)
+    {
+        var ckpt = TorchCheckpoint.Open(path);
+        return new TensorFile(path, ckpt.Format, ckpt.Tensors, ckpt);
+    }
+
+    private static TensorFile OpenSafetensors(string path)
+    {
+        var st = SafetensorsFile.Open(path);
+        return new TensorFile(path, "safetensors", st.Tensors, st);
+    }
 
     private enum Kind { Unknown, Npy, Zip, Pickle, Safetensors }
 
