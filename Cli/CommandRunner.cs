@@ -36,6 +36,11 @@ internal static class CommandRunner
         {
             return Fail("interrupted", ExitCodes.Interrupted);
         }
+        catch (Exception e) when (Environment.GetEnvironmentVariable("DYDIT_DEBUG") != "1")
+        {
+            // A bug on our side: one line, and how to get the details.
+            return Fail($"internal error {e.GetType().Name}: {e.Message} (set DYDIT_DEBUG=1 for the stack trace)", ExitCodes.BadInput);
+        }
     }
 
     private static int Fail(string message, int code)

@@ -69,8 +69,8 @@ internal static class InspectCommand
             .Title($"{Markup.Escape(path)} ({contents.Format}, {rows.Count} tensor{(rows.Count == 1 ? "" : "s")})");
         table.AddColumn("name").AddColumn("shape").AddColumn("dtype").AddColumn(new TableColumn("MB").RightAligned()).AddColumn("sha256");
         foreach (var (t, sha) in rows)
-            table.AddRow(Markup.Escape(t.Name == "" ? "(array)" : t.Name), "[" + string.Join(", ", t.Shape) + "]",
-                t.DType.NumpyName(), (t.ByteCount / 1e6).ToString("F2"), sha);
+            table.AddRow(new Text(t.Name == "" ? "(array)" : t.Name), new Text("[" + string.Join(", ", t.Shape) + "]"),
+                new Text(t.DType.NumpyName()), new Text((t.ByteCount / 1e6).ToString("F2")), new Text(sha));
         AnsiConsole.Write(table);
         return ExitCodes.Ok;
     }

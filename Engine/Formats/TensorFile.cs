@@ -82,7 +82,7 @@ public sealed class TensorFile : IDisposable
 
     private static Kind Detect(ReadOnlySpan<byte> head)
     {
-        if (head.StartsWith("\x93NUMPY"u8)) return Kind.Npy;
+        if (head.Length >= 6 && head[0] == 0x93 && head[1..6].SequenceEqual("NUMPY"u8)) return Kind.Npy;
         if (head.StartsWith("PK\x03\x04"u8) || head.StartsWith("PK\x05\x06"u8)) return Kind.Zip;
         if (head.Length >= 2 && head[0] == 0x80 && head[1] is >= 2 and <= 5) return Kind.Pickle;
         if (head.Length >= 9 && head[8] == (byte)'{') return Kind.Safetensors;
