@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using System.Text;
+using DyDiT.Eval.Engine.Formats;
+using DyDiT.Eval.Tests.Common;
+using Xunit;
+
+namespace DyDiT.Eval.Engine.Tests.Npy;
+
+/// <summary>Damaged npy/npz files: either they still read, or the reader throws a TensorFileException. Nothing else, no hang.</summary>
+public sealed class NpzCorruptionTests : IDisposable
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("dydit-npz-bad-");
+
+    public void Dispose() => _dir.Delete(recursive: true);
+
+    public static TheoryData<string> Files()
+    {
+        var data = new TheoryData<string>();
+        foreach (var f in Directory.GetFiles(Fixtures.Path("npz")).Where(f => f.EndsWith(".npy") || f.EndsWith(".npz")).Order())
+            data.Add(Path.GetFileName(f));
+        return data;
+    }
+
+    private string Save(string name, byte[] bytes)
+    {
+        var p = Path.Combine(_dir.FullName, name);
+        File.WriteAllBytes(p, bytes);
+        return p;
+    }
+
+    private static void ReadEverything(string path)
+    {
+        using var f = TensorFile.Open(path);
+        foreach (var t in f.Tensors) t.ValuesSha256();
+    }
+
+    private static void AssertReadsOrTypedError(string path)
+    {
+        var sw = Stopwatch.StartNew();
+        try
+        {
+            ReadEverything(path);
+        }
+        catch (TensorFileException e)
+        {
+            Assert.Contains(path, e.Message);
+        }
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), $"{path} took {sw.Elapsed}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Files))]
+    public void TruncatedAndFlippedCopiesFailCleanly(string file)
+    {
+        var original = File.ReadAllBytes(Fixtures.Path("npz", file));
+        var rng = new Random(file.GetHashCode(StringComparison.Ordinal) & 0x7FFF);
+        for (int i = 0; i < 24; i++)
+        {
+            int length = i < 12 ? i * original.Length / 12 : rng.Next(original.Length);
+            var p = Save("t" + Path.GetExtension(file), original[..length]);
+            if (length == 0) { Assert.Throws<TensorFileException>(() => ReadEverything(p)); continue; }
+            AssertReadsOrTypedError(p);
+        }
+        for (int i = 0; i < 150; i++)
+        {
+            var copy = (byte[])original.Clone();
+            int flips = 1 + rng.Next(3);
+            for (int k = 0; k < flips; k++) copy[rng.Next(copy.Length)] ^= (byte)(1 << rng.Next(8));
+            AssertReadsOrTypedError(Save("f" + Path.GetExtension(file), copy));
+        }
+    }
+
+    [Fact]
+    public void SpecificFaultsAreNamed()
+    {
+        var npy = File.ReadAllBytes(Fixtures.Path("npz", "f32.npy"));
+
+        var badMagic = (byte[])npy.Clone();
+        badMagic[0] = (byte)'X';
+        Assert.Contains("magic", Assert.Throws<TensorFileException>(() => Formats.Npy.NpyFile.Open(Save("m.npy", badMagic))).Message);
+
+        Assert.Contains("bytes", Assert.Throws<TensorFileException>(() => Formats.Npy.NpyFile.Open(Save("s.npy", npy[..^4]))).Message);
+
+        var text = Encoding.Latin1.GetString(npy);
+        var unknown = Encoding.Latin1.GetBytes(text.Replace("'<f4'", "'<c8'"));
+        Assert.Contains("'<c8'", Assert.Throws<TensorFileException>(() => Formats.Npy.NpyFile.Open(Save("u.npy", unknown))).Message);
+
+        var wrongShape = Encoding.Latin1.GetBytes(text.Replace("(2, 3, 4)", "(2, 3, 5)"));
+        Assert.Contains("(2, 3, 5)", Assert.Throws<TensorFileException>(() => Formats.Npy.NpyFile.Open(Save("w.npy", wrongShape))).Message);
+
+        var npz = File.ReadAllBytes(Fixtures.Path("npz", "savez_ref_batch.npz"));
+        Assert.Throws<TensorFileException>(() => ReadEverything(Save("z.npz", npz[..(npz.Length - 30)])));
+    }
+}
