@@ -1,6 +1,7 @@
 using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Engine.Formats.Safetensors;
 using DyDiT.Eval.Engine.Formats.Torch;
+using DyDiT.Eval.Engine.Formats.Zip;
 
 namespace DyDiT.Eval.Engine.Formats;
 
@@ -60,7 +61,7 @@ public sealed class TensorFile : IDisposable
     {
         bool isTorch;
         using (var file = MappedFile.Open(path))
-            isTorch = TorchZipIndex.Read(file).Names.Any(n => n.EndsWith("/data.pkl", StringComparison.Ordinal) || n == "data.pkl");
+            isTorch = ZipIndex.Read(file).Names.Any(n => n.EndsWith("/data.pkl", StringComparison.Ordinal) || n == "data.pkl");
         if (isTorch) return OpenTorch(path);
         var npz = NpzArchive.Open(path);
         return new TensorFile(path, "npz", npz.Arrays, npz);

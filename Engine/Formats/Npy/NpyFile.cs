@@ -1,5 +1,3 @@
-using DyDiT.Eval.Engine.Formats.Torch;
-
 namespace DyDiT.Eval.Engine.Formats.Npy;
 
 /// <summary>A lone .npy file, memory-mapped; its one array has the name "".</summary>

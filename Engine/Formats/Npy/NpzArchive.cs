@@ -1,4 +1,4 @@
-using DyDiT.Eval.Engine.Formats.Torch;
+using DyDiT.Eval.Engine.Formats.Zip;
 
 namespace DyDiT.Eval.Engine.Formats.Npy;
 
@@ -36,7 +36,7 @@ public sealed class NpzArchive : IDisposable
         var file = MappedFile.Open(path);
         try
         {
-            var index = TorchZipIndex.Read(file);
+            var index = ZipIndex.Read(file);
             var arrays = new List<NpyArray>();
             foreach (var memberName in index.Names)
             {

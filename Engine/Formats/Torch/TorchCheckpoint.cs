@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Numerics;
 using System.Text;
+using DyDiT.Eval.Engine.Formats.Zip;
 
 namespace DyDiT.Eval.Engine.Formats.Torch;
 
@@ -147,7 +148,7 @@ public sealed class TorchCheckpoint : IDisposable
     private static object? ReadZip(MappedFile file)
     {
         string path = file.Path;
-        var zip = TorchZipIndex.Read(file);
+        var zip = ZipIndex.Read(file);
         var pickles = zip.Names.Where(n => n == "data.pkl" || n.EndsWith("/data.pkl", StringComparison.Ordinal)).ToList();
         if (pickles.Count == 0)
             throw new TensorFileException(path, $"zip archive has no '<prefix>/data.pkl' member (members: {string.Join(", ", zip.Names.Take(8))}); not a torch checkpoint");
@@ -187,7 +188,7 @@ public sealed class TorchCheckpoint : IDisposable
         return Unpickler.Load(pin.Span(pkl.DataOffset, (int)pkl.Size), path, Load, out _);
     }
 
-    private static TorchZipIndex.Member RequireStored(TorchZipIndex zip, string name, string path)
+    private static ZipIndex.Member RequireStored(ZipIndex zip, string name, string path)
     {
         zip.TryGet(name, out var m);
         if (m.Encrypted) throw new TensorFileException(path, $"zip member '{name}' is encrypted");

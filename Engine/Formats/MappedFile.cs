@@ -1,6 +1,6 @@
 using System.IO.MemoryMappedFiles;
 
-namespace DyDiT.Eval.Engine.Formats.Torch;
+namespace DyDiT.Eval.Engine.Formats;
 
 /// <summary>
 /// A whole file mapped read-only into memory. Readers hand out views of it instead of copying, so a multi-GB

@@ -1,6 +1,4 @@
-using DyDiT.Eval.Engine.Formats.Torch;
-
-namespace DyDiT.Eval.Engine.Formats.Npy;
+namespace DyDiT.Eval.Engine.Formats;
 
 /// <summary>A read-only, seekable view of [offset, offset+length) of a mapped file.</summary>
 internal sealed class MappedRangeStream(MappedFile file, long offset, long length) : Stream

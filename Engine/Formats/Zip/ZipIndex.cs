@@ -1,15 +1,15 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace DyDiT.Eval.Engine.Formats.Torch;
+namespace DyDiT.Eval.Engine.Formats.Zip;
 
 /// <summary>
-/// The member table of a torch zip checkpoint: end-of-central-directory record (ZIP64 when the classic
+/// The member table of a zip archive (torch checkpoints, npz): end-of-central-directory record (ZIP64 when the classic
 /// fields overflow), central directory, and each member's local header to find where its bytes start.
 /// torch stores every member uncompressed, so a member is just a byte range of the file; compressed or
 /// encrypted members are reported, not inflated.
 /// </summary>
-internal sealed class TorchZipIndex
+internal sealed class ZipIndex
 {
     private const uint LocalHeaderSig = 0x04034b50;
     private const uint CentralSig = 0x02014b50;
@@ -23,7 +23,7 @@ internal sealed class TorchZipIndex
 
     private readonly Dictionary<string, Member> _members;
 
-    private TorchZipIndex(Dictionary<string, Member> members, List<string> order)
+    private ZipIndex(Dictionary<string, Member> members, List<string> order)
     {
         _members = members;
         Names = order;
@@ -37,7 +37,7 @@ internal sealed class TorchZipIndex
 
     public bool TryGet(string name, out Member member) => _members.TryGetValue(name, out member);
 
-    public static TorchZipIndex Read(MappedFile file)
+    public static ZipIndex Read(MappedFile file)
     {
         string path = file.Path;
         long len = file.Length;
@@ -144,7 +144,7 @@ internal sealed class TorchZipIndex
                 throw new TensorFileException(path, $"zip member '{name}' appears twice in the central directory");
             order.Add(name);
         }
-        return new TorchZipIndex(members, order);
+        return new ZipIndex(members, order);
     }
 
     private static long DataOffset(MappedFile file, string name, long localOffset)
