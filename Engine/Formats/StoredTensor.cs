@@ -33,6 +33,30 @@ public abstract class StoredTensor
     /// </summary>
     public abstract void CopyValuesTo(Stream destination);
 
+    /// <summary>All values converted to float32 in C order (float16, bfloat16, float64 and integers widen or round).</summary>
+    public float[] ToFloat32()
+    {
+        if (ElementCount > Array.MaxLength)
+            throw new InvalidOperationException($"tensor '{Name}' has {ElementCount} elements, too many for one array");
+        var result = new float[ElementCount];
+        CopyToFloat32(result);
+        return result;
+    }
+
+    /// <summary>Writes all values, converted to float32, in C order into <paramref name="destination"/> (exactly <see cref="ElementCount"/> long).</summary>
+    public unsafe void CopyToFloat32(Span<float> destination)
+    {
+        if (destination.Length != ElementCount)
+            throw new ArgumentException($"tensor '{Name}' has {ElementCount} elements but the destination holds {destination.Length}", nameof(destination));
+        fixed (float* p = destination)
+        {
+            using var sink = new Float32Sink(DType, p, destination.Length);
+            CopyValuesTo(sink);
+            if (sink.Converted != destination.Length)
+                throw new InvalidOperationException($"tensor '{Name}' produced {sink.Converted} of {destination.Length} values");
+        }
+    }
+
     /// <summary>All values as C-order little-endian bytes. Only for arrays that fit in memory.</summary>
     public byte[] ReadAllBytes()
     {

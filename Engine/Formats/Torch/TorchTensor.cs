@@ -111,40 +111,6 @@ public sealed class TorchTensor : StoredTensor
         }
     }
 
-    /// <summary>All values converted to float32 in C order (float16, bfloat16, float64 and integer types widen or round).</summary>
-    public float[] ToFloat32()
-    {
-        if (ElementCount > Array.MaxLength)
-            throw new InvalidOperationException($"tensor '{Name}' has {ElementCount} elements, too many for one array");
-        var result = new float[ElementCount];
-        CopyToFloat32(result);
-        return result;
-    }
-
-    /// <summary>Writes all values, converted to float32, in C order into <paramref name="destination"/> (exactly <see cref="StoredTensor.ElementCount"/> long).</summary>
-    public void CopyToFloat32(Span<float> destination)
-    {
-        if (destination.Length != ElementCount)
-            throw new ArgumentException($"tensor '{Name}' has {ElementCount} elements but the destination holds {destination.Length}", nameof(destination));
-        int isz = DType.ItemSize();
-        int perChunk = ChunkBytes / isz;
-        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min((long)perChunk * isz, Math.Max(1, ByteCount)));
-        try
-        {
-            for (long first = 0; first < ElementCount; first += perChunk)
-            {
-                int count = (int)Math.Min(perChunk, ElementCount - first);
-                var bytes = buffer.AsSpan(0, count * isz);
-                CopyElements(first, count, bytes);
-                Float32Conversion.Convert(DType, bytes, destination.Slice((int)first, count));
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
-
     /// <summary>Copies <paramref name="count"/> elements starting at C-order index <paramref name="first"/> as little-endian bytes.</summary>
     internal void CopyElements(long first, int count, Span<byte> destination)
     {

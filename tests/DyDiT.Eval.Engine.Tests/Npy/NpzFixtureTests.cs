@@ -28,6 +28,21 @@ public sealed class NpzFixtureTests
         Assert.Equal(expected.GetProperty("fortran_order").GetBoolean(), actual.Header.FortranOrder);
         Assert.Equal(expected.GetProperty("npy").GetProperty("data_offset").GetInt64(), actual.Header.DataOffset);
         Assert.Equal(expected.GetProperty("sha256_c_le").GetString(), actual.ValuesSha256());
+
+        // The manifest's first values, through the float32 conversion models use.
+        var first = expected.GetProperty("first").EnumerateArray().ToList();
+        var asFloat = actual.ToFloat32();
+        for (int i = 0; i < first.Count; i++)
+        {
+            float want = first[i].ValueKind switch
+            {
+                JsonValueKind.String => first[i].GetString() switch { "nan" => float.NaN, "inf" => float.PositiveInfinity, _ => float.NegativeInfinity },
+                JsonValueKind.True => 1f,
+                JsonValueKind.False => 0f,
+                _ => (float)first[i].GetDouble(),
+            };
+            Assert.Equal(want, asFloat[i]);
+        }
     }
 
     [Theory]

@@ -1,7 +1,7 @@
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 
-namespace DyDiT.Eval.Engine.Formats.Torch;
+namespace DyDiT.Eval.Engine.Formats;
 
 /// <summary>Little-endian element bytes of any <see cref="DType"/> to float32 (float16/bfloat16 widen exactly, float64 and int64 round).</summary>
 internal static class Float32Conversion
