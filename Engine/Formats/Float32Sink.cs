@@ -1,7 +1,7 @@
 namespace DyDiT.Eval.Engine.Formats;
 
 /// <summary>A write-only stream that converts little-endian element bytes of one dtype into float32 values.</summary>
-internal sealed unsafe class Float32Sink(DType dtype, float* destination, int length) : Stream
+internal sealed unsafe class Float32Sink(DType dtype, float* destination, int length) : WriteOnlySink
 {
     private readonly int _itemSize = dtype.ItemSize();
     private readonly byte[] _partial = new byte[8];
@@ -36,14 +36,4 @@ internal sealed unsafe class Float32Sink(DType dtype, float* destination, int le
         Converted += n;
     }
 
-    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-    public override bool CanRead => false;
-    public override bool CanSeek => false;
-    public override bool CanWrite => true;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
 }
