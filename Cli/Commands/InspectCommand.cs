@@ -11,6 +11,8 @@ namespace DyDiT.Eval.Cli.Commands;
 /// </summary>
 internal static class InspectCommand
 {
+    private const long ProgressThresholdBytes = 256L << 20;
+
     public static Command Create()
     {
         var file = new Argument<string>("FILE")
@@ -36,7 +38,14 @@ internal static class InspectCommand
     {
         using var contents = TensorFile.Open(path);
         var rows = new List<(StoredTensor Tensor, string Sha)>();
-        foreach (var t in contents.Tensors) rows.Add((t, t.ValuesSha256()));
+        long total = contents.Tensors.Sum(t => t.ByteCount);
+        if (total >= ProgressThresholdBytes && !Console.IsErrorRedirected)
+            Progress.Bytes($"hashing {Path.GetFileName(path)}", total, report =>
+            {
+                foreach (var t in contents.Tensors) rows.Add((t, t.ValuesSha256(report)));
+            });
+        else
+            foreach (var t in contents.Tensors) rows.Add((t, t.ValuesSha256()));
 
         if (asJson)
         {
