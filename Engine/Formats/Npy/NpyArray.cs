@@ -14,13 +14,15 @@ public sealed class NpyArray : StoredTensor
     private const int ChunkBytes = 1 << 20;
     private readonly Func<Stream> _openData;
     private readonly string _path;
+    private readonly MemberCrc? _crc;
 
-    internal NpyArray(string path, string name, NpyHeader header, Func<Stream> openData)
+    internal NpyArray(string path, string name, NpyHeader header, Func<Stream> openData, MemberCrc? crc)
         : base(name, header.Shape, header.DType)
     {
         _path = path;
         Header = header;
         _openData = openData;
+        _crc = crc;
     }
 
     public NpyHeader Header { get; }
@@ -34,16 +36,19 @@ public sealed class NpyArray : StoredTensor
             return;
         }
         using var src = _openData();
+        var check = _crc?.Start();
         var buffer = new byte[(int)Math.Min(ChunkBytes - ChunkBytes % Math.Max(1, DType.ItemSize()), Math.Max(ByteCount, 1))];
         long left = ByteCount;
         while (left > 0)
         {
             int n = (int)Math.Min(buffer.Length, left);
             Fill(src, buffer.AsSpan(0, n), ByteCount - left);
+            check?.Append(buffer.AsSpan(0, n));
             SwapIfNeeded(buffer.AsSpan(0, n));
             destination.Write(buffer, 0, n);
             left -= n;
         }
+        _crc?.Verify(check!, _path, DisplayName);
     }
 
     /// <summary>Streams the array in row batches (rows = first axis). For Fortran-order arrays the whole array is read first.</summary>
@@ -53,8 +58,8 @@ public sealed class NpyArray : StoredTensor
         long rowBytes = ByteCount / Math.Max(1, Shape[0]);
         if (Shape[0] == 0) rowBytes = Shape.Skip(1).Aggregate((long)DType.ItemSize(), (a, d) => a * d);
         if (Header.FortranOrder && Shape.Count > 1)
-            return new NpyRowReader(this, new MemoryStream(FortranToC(ReadRaw())), rowBytes);
-        return new NpyRowReader(this, _openData(), rowBytes);
+            return new NpyRowReader(this, new MemoryStream(FortranToC(ReadRaw())), rowBytes, crc: null);
+        return new NpyRowReader(this, _openData(), rowBytes, _crc);
     }
 
     internal void Fill(Stream src, Span<byte> destination, long alreadyRead)
@@ -82,7 +87,9 @@ public sealed class NpyArray : StoredTensor
         }
     }
 
-    private string DisplayName => Name == "" ? "(array)" : Name;
+    internal string DisplayName => Name == "" ? "(array)" : Name;
+
+    internal string FilePath => _path;
 
     private byte[] ReadRaw()
     {
@@ -91,6 +98,12 @@ public sealed class NpyArray : StoredTensor
         var raw = new byte[ByteCount];
         using var src = _openData();
         Fill(src, raw, 0);
+        if (_crc != null)
+        {
+            var check = _crc.Start();
+            check.Append(raw);
+            _crc.Verify(check, _path, DisplayName);
+        }
         SwapIfNeeded(raw);
         return raw;
     }
@@ -121,7 +134,7 @@ public sealed class NpyArray : StoredTensor
     }
 
     /// <summary>Opens the data of an npy stream whose header starts at the beginning of what <paramref name="openRaw"/> returns.</summary>
-    internal static NpyArray Create(string path, string name, Func<Stream> openRaw, long rawLength)
+    internal static NpyArray Create(string path, string name, Func<Stream> openRaw, long rawLength, uint? expectedCrc = null)
     {
         NpyHeader header;
         using (var s = openRaw())
@@ -139,13 +152,21 @@ public sealed class NpyArray : StoredTensor
         if (available != header.DataBytes)
             throw new TensorFileException(path,
                 $"{(name == "" ? "npy" : $"member '{name}'")}: header says shape ({string.Join(", ", header.Shape)}) of {header.DType.NumpyName()} = {header.DataBytes} bytes, but {Math.Max(0, available)} data bytes follow");
+        MemberCrc? crc = null;
+        if (expectedCrc is uint expected)
+        {
+            var headerBytes = new byte[header.DataOffset];
+            using var s = openRaw();
+            s.ReadExactly(headerBytes);
+            crc = new MemberCrc(expected, headerBytes);
+        }
         return new NpyArray(path, name, header, () =>
         {
             var s = openRaw();
             if (s.CanSeek) s.Seek(header.DataOffset, SeekOrigin.Begin);
             else SkipExactly(s, header.DataOffset);
             return s;
-        });
+        }, crc);
     }
 
     private static void SkipExactly(Stream s, long count)
@@ -167,12 +188,16 @@ public sealed class NpyRowReader : IDisposable
 {
     private readonly NpyArray _array;
     private readonly Stream _data;
+    private readonly MemberCrc? _crc;
+    private readonly System.IO.Hashing.Crc32? _check;
 
-    internal NpyRowReader(NpyArray array, Stream data, long rowBytes)
+    internal NpyRowReader(NpyArray array, Stream data, long rowBytes, MemberCrc? crc)
     {
         _array = array;
         _data = data;
         RowBytes = rowBytes;
+        _crc = crc;
+        _check = crc?.Start();
     }
 
     /// <summary>Rows in the array (its first dimension).</summary>
@@ -195,10 +220,33 @@ public sealed class NpyRowReader : IDisposable
         if (bytes > destination.Length) throw new ArgumentException($"destination holds {destination.Length} bytes, {rows} rows need {bytes}");
         var span = destination[..(int)bytes];
         _array.Fill(_data, span, RowsRead * RowBytes);
+        _check?.Append(span);
         _array.SwapIfNeeded(span);
         RowsRead += rows;
+        if (RowsRead == Rows && _crc != null) _crc.Verify(_check!, _array.FilePath, _array.DisplayName);
         return rows;
     }
 
     public void Dispose() => _data.Dispose();
+}
+
+/// <summary>
+/// The CRC-32 a zip member must have (as Python's zipfile checks it): header bytes first, then the data as read.
+/// Checked whenever a member has been read to its end, so flipped bits in a sample batch cannot go unnoticed.
+/// </summary>
+internal sealed class MemberCrc(uint expected, byte[] headerBytes)
+{
+    public System.IO.Hashing.Crc32 Start()
+    {
+        var crc = new System.IO.Hashing.Crc32();
+        crc.Append(headerBytes);
+        return crc;
+    }
+
+    public void Verify(System.IO.Hashing.Crc32 crc, string path, string name)
+    {
+        uint actual = crc.GetCurrentHashAsUInt32();
+        if (actual != expected)
+            throw new TensorFileException(path, $"member '{name}' fails its CRC-32 check (stored {expected:x8}, computed {actual:x8}): the file is corrupted");
+    }
 }

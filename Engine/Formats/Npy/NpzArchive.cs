@@ -50,7 +50,7 @@ public sealed class NpzArchive : IDisposable
                     8 => () => NpyArray.Inflate(new MappedRangeStream(file, m.DataOffset, file.Length - m.DataOffset)),
                     _ => throw new TensorFileException(path, $"member '{memberName}' uses zip compression method {m.Method} (only stored and deflate are supported)"),
                 };
-                arrays.Add(NpyArray.Create(path, name, open, m.Size));
+                arrays.Add(NpyArray.Create(path, name, open, m.Size, m.Crc32));
             }
             return new NpzArchive(path, file, arrays);
         }

@@ -30,7 +30,7 @@ internal sealed class ZipIndex
     }
 
     /// <summary>One stored member: where its bytes start in the file and how many there are.</summary>
-    public readonly record struct Member(string Name, long DataOffset, long Size, int Method, bool Encrypted);
+    public readonly record struct Member(string Name, long DataOffset, long Size, int Method, bool Encrypted, uint Crc32);
 
     /// <summary>Member names in central-directory order.</summary>
     public IReadOnlyList<string> Names { get; }
@@ -99,6 +99,7 @@ internal sealed class ZipIndex
             ReadOnlySpan<byte> c = cd.AsSpan(pos);
             int flags = BinaryPrimitives.ReadUInt16LittleEndian(c[8..]);
             int method = BinaryPrimitives.ReadUInt16LittleEndian(c[10..]);
+            uint crc = BinaryPrimitives.ReadUInt32LittleEndian(c[16..]);
             long csize = BinaryPrimitives.ReadUInt32LittleEndian(c[20..]);
             long usize = BinaryPrimitives.ReadUInt32LittleEndian(c[24..]);
             int nameLen = BinaryPrimitives.ReadUInt16LittleEndian(c[28..]);
@@ -140,7 +141,7 @@ internal sealed class ZipIndex
                 throw new TensorFileException(path, $"zip member '{name}' ({csize} bytes at offset {dataOffset}) runs past the end of the {len}-byte file");
             if (method == 0 && csize != usize)
                 throw new TensorFileException(path, $"zip member '{name}' is stored but its sizes disagree ({csize} compressed vs {usize})");
-            if (!members.TryAdd(name, new Member(name, dataOffset, usize, method, (flags & 1) != 0)))
+            if (!members.TryAdd(name, new Member(name, dataOffset, usize, method, (flags & 1) != 0, crc)))
                 throw new TensorFileException(path, $"zip member '{name}' appears twice in the central directory");
             order.Add(name);
         }

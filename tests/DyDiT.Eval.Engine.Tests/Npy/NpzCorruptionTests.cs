@@ -91,4 +91,18 @@ public sealed class NpzCorruptionTests : IDisposable
         var npz = File.ReadAllBytes(Fixtures.Path("npz", "savez_ref_batch.npz"));
         Assert.Throws<TensorFileException>(() => ReadEverything(Save("z.npz", npz[..(npz.Length - 30)])));
     }
+
+    [Fact]
+    public void FlippedDataBitFailsTheCrcCheck()
+    {
+        var npz = File.ReadAllBytes(Fixtures.Path("npz", "savez_images.npz"));
+        npz[1000] ^= 0x10; // inside arr_0's pixel data
+        var path = Save("crc.npz", npz);
+        using var archive = Formats.Npy.NpzArchive.Open(path);
+        var e = Assert.Throws<TensorFileException>(() => archive["arr_0"].ValuesSha256());
+        Assert.Contains("CRC-32", e.Message);
+        using var rows = archive["arr_0"].OpenRows();
+        var buffer = new byte[rows.RowBytes * 3];
+        Assert.Contains("CRC-32", Assert.Throws<TensorFileException>(() => { while (rows.ReadRows(buffer, 3) > 0) { } }).Message);
+    }
 }
