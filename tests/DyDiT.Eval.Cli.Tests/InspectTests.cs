@@ -121,6 +121,35 @@ public sealed class InspectTests
     }
 
     [Fact]
+    public void SafetensorsAreListedWithTheirValueHashes()
+    {
+        // Two tensors written by hand: header length, JSON header, then the raw little-endian data.
+        var a = new float[] { 1.5f, -2f, 3.25f, 0f, 7f, -0.5f };
+        var b = new byte[] { 0, 255, 7 };
+        var aBytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(a.AsSpan()).ToArray();
+        var header = System.Text.Encoding.UTF8.GetBytes(
+            "{\"__metadata__\":{\"format\":\"pt\"},\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}," +
+            "\"mask\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[24,27]}}");
+        var file = Path.Combine(Path.GetTempPath(), $"dydit-{Guid.NewGuid():N}.safetensors");
+        File.WriteAllBytes(file, [.. BitConverter.GetBytes((ulong)header.Length), .. header, .. aBytes, .. b]);
+        try
+        {
+            var (format, tensors) = Inspect(file);
+            Assert.Equal("safetensors", format);
+            var byName = tensors.ToDictionary(t => t.Name);
+            Assert.Equal([2L, 3], byName["w"].Shape);
+            Assert.Equal("float32", byName["w"].DType);
+            Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(aBytes)), byName["w"].Sha256);
+            Assert.Equal("uint8", byName["mask"].DType);
+            Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(b)), byName["mask"].Sha256);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public void TextModePrintsATable()
     {
         var r = CliProcess.Run("inspect", Fixtures.Path("npz", "savez_samples_labels.npz"));
