@@ -48,6 +48,24 @@ public interface IBackend : IDisposable
     /// </summary>
     void SymmetricEigen(ReadOnlySpan<double> matrix, int n, Span<double> eigenvalues, Span<double> eigenvectors);
 
+    /// <summary>Eigenvalues (ascending) of the symmetric n×n matrix; only its lower triangle is read.</summary>
+    void SymmetricEigenvalues(ReadOnlySpan<double> matrix, int n, Span<double> eigenvalues);
+
+    /// <summary>
+    /// Cholesky factor in place: on success the lower triangle of <paramref name="matrix"/> (row-major) holds L with
+    /// A = L·Lᵀ and the upper triangle is zeroed. Returns false (matrix contents undefined) if A is not positive definite.
+    /// </summary>
+    bool CholeskyLower(Span<double> matrix, int n);
+
+    /// <summary>result = Lᵀ · S · L for lower-triangular L and a full n×n S (all row-major).</summary>
+    void LowerCongruence(ReadOnlySpan<double> lower, ReadOnlySpan<double> s, int n, Span<double> result);
+
+    /// <summary>
+    /// gram += xᵀ·x for x of <paramref name="rows"/>×<paramref name="cols"/> (row-major), updating only the lower
+    /// triangle of the cols×cols <paramref name="gram"/> (the caller mirrors it when done).
+    /// </summary>
+    void AccumulateGramLower(ReadOnlySpan<double> x, int rows, int cols, Span<double> gram);
+
     // ---- element-wise (shapes must match exactly; in-place allowed when destination is an input) ----
 
     void Add(Tensor x, Tensor y, Tensor destination);

@@ -202,3 +202,91 @@ public sealed class CpuBackendTests : IDisposable
         Assert.Throws<ArgumentException>(() => t.Reshape(4, -1));
     }
 }
+
+/// <summary>Float64 host linear algebra against plain loops.</summary>
+public sealed class CpuFloat64Tests : IDisposable
+{
+    private readonly CpuBackend _cpu = new(threads: 2);
+
+    public void Dispose() => _cpu.Dispose();
+
+    private static double[] SpdMatrix(int n, int seed)
+    {
+        var rng = new Random(seed);
+        var b = new double[n * n];
+        for (int i = 0; i < b.Length; i++) b[i] = rng.NextDouble() - 0.5;
+        var a = new double[n * n];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double s = i == j ? 0.5 : 0;
+                for (int k = 0; k < n; k++) s += b[i * n + k] * b[j * n + k];
+                a[i * n + j] = s;
+            }
+        return a;
+    }
+
+    [Fact]
+    public void CholeskyReconstructsAndRejectsIndefinite()
+    {
+        const int n = 23;
+        var a = SpdMatrix(n, 1);
+        var l = (double[])a.Clone();
+        Assert.True(_cpu.CholeskyLower(l, n));
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+            {
+                if (j > i) Assert.Equal(0.0, l[i * n + j]);
+                double s = 0;
+                for (int k = 0; k < n; k++) s += l[i * n + k] * l[j * n + k];
+                Assert.True(Math.Abs(s - a[i * n + j]) < 1e-12, $"({i},{j})");
+            }
+        var indefinite = new double[] { 1, 2, 2, 1 };
+        Assert.False(_cpu.CholeskyLower(indefinite, 2));
+    }
+
+    [Fact]
+    public void CongruenceAndEigenvaluesAgreeWithLoops()
+    {
+        const int n = 17;
+        var l = SpdMatrix(n, 2);
+        Assert.True(_cpu.CholeskyLower(l, n));
+        var s = SpdMatrix(n, 3);
+        var r = new double[n * n];
+        _cpu.LowerCongruence(l, s, n, r);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double v = 0;
+                for (int p = 0; p < n; p++)
+                    for (int q = 0; q < n; q++)
+                        v += l[p * n + i] * s[p * n + q] * l[q * n + j];
+                Assert.True(Math.Abs(v - r[i * n + j]) < 1e-11, $"({i},{j})");
+            }
+        var values = new double[n];
+        var vectors = new double[n * n];
+        _cpu.SymmetricEigen(r, n, values, vectors);
+        var only = new double[n];
+        _cpu.SymmetricEigenvalues(r, n, only);
+        for (int i = 0; i < n; i++) Assert.True(Math.Abs(values[i] - only[i]) < 1e-11);
+    }
+
+    [Fact]
+    public void GramAccumulatesOverBatches()
+    {
+        const int rows = 37, cols = 9;
+        var rng = new Random(4);
+        var x = new double[rows * cols];
+        for (int i = 0; i < x.Length; i++) x[i] = rng.NextDouble();
+        var gram = new double[cols * cols];
+        _cpu.AccumulateGramLower(x.AsSpan(0, 20 * cols), 20, cols, gram);
+        _cpu.AccumulateGramLower(x.AsSpan(20 * cols), rows - 20, cols, gram);
+        for (int i = 0; i < cols; i++)
+            for (int j = 0; j <= i; j++)
+            {
+                double s = 0;
+                for (int r = 0; r < rows; r++) s += x[r * cols + i] * x[r * cols + j];
+                Assert.True(Math.Abs(s - gram[i * cols + j]) < 1e-12);
+            }
+    }
+}
