@@ -48,6 +48,9 @@ public interface IBackend : IDisposable
     /// </summary>
     void SymmetricEigen(ReadOnlySpan<double> matrix, int n, Span<double> eigenvalues, Span<double> eigenvectors);
 
+    /// <summary>c (m×n) = op(a) · op(b) in float64, row-major host arrays; op transposes when asked.</summary>
+    void GemmF64(ReadOnlySpan<double> a, bool transposeA, ReadOnlySpan<double> b, bool transposeB, Span<double> c, int m, int n, int k);
+
     /// <summary>Eigenvalues (ascending) of the symmetric n×n matrix; only its lower triangle is read.</summary>
     void SymmetricEigenvalues(ReadOnlySpan<double> matrix, int n, Span<double> eigenvalues);
 

@@ -4,6 +4,18 @@ namespace DyDiT.Eval.Engine.Backends.Cpu;
 // so a row-major lower triangle is LAPACK's upper triangle and a row-major product is the transposed one.
 public sealed unsafe partial class CpuBackend
 {
+    public void GemmF64(ReadOnlySpan<double> a, bool transposeA, ReadOnlySpan<double> b, bool transposeB, Span<double> c, int m, int n, int k)
+    {
+        if (a.Length != (long)m * k || b.Length != (long)k * n || c.Length != (long)m * n)
+            throw new ArgumentException($"GemmF64: op(A) must be {m}x{k}, op(B) {k}x{n}, C {m}x{n}");
+        if (m == 0 || n == 0) return;
+        fixed (double* pa = a)
+        fixed (double* pb = b)
+        fixed (double* pc = c)
+            OpenBlas.Dgemm(OpenBlas.RowMajor, transposeA ? OpenBlas.Trans : OpenBlas.NoTrans, transposeB ? OpenBlas.Trans : OpenBlas.NoTrans,
+                m, n, k, 1.0, pa, Math.Max(1, transposeA ? m : k), pb, Math.Max(1, transposeB ? k : n), 0.0, pc, Math.Max(1, n));
+    }
+
     public void SymmetricEigenvalues(ReadOnlySpan<double> matrix, int n, Span<double> eigenvalues)
     {
         if (n < 0 || matrix.Length != (long)n * n || eigenvalues.Length != n)

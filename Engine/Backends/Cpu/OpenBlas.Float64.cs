@@ -10,6 +10,10 @@ internal static unsafe partial class OpenBlas
     public const int Right = 142;
     public const int NonUnit = 131;
 
+    [LibraryImport(Lib, EntryPoint = "cblas_dgemm")]
+    public static partial void Dgemm(int order, int transA, int transB, int m, int n, int k,
+        double alpha, double* a, int lda, double* b, int ldb, double beta, double* c, int ldc);
+
     [LibraryImport(Lib, EntryPoint = "cblas_dsyrk")]
     public static partial void Dsyrk(int order, int uplo, int trans, int n, int k, double alpha, double* a, int lda, double beta, double* c, int ldc);
 
