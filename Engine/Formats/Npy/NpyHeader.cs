@@ -145,6 +145,8 @@ public sealed record NpyHeader(DType DType, bool BigEndian, bool FortranOrder, l
             _ => "(" + string.Join(", ", shape) + ")",
         };
         string dict = $"{{'descr': '{Descr(dtype)}', 'fortran_order': False, 'shape': {tuple}, }}";
+        // numpy leaves room for the first axis to grow to 21 digits in place, then pads to 64 bytes.
+        if (shape.Count > 0) dict += new string(' ', Math.Max(0, 21 - shape[0].ToString(System.Globalization.CultureInfo.InvariantCulture).Length));
         int major = dict.Length + 11 > 0xFFFF ? 2 : 1;
         int prefix = major == 1 ? 10 : 12;
         int total = (prefix + dict.Length + 1 + 63) / 64 * 64;

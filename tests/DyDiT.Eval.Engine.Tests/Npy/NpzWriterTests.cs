@@ -108,6 +108,29 @@ public sealed class NpzWriterTests : IDisposable
     }
 
     [Fact]
+    public void MoreThan65535MembersUseZip64EndRecords()
+    {
+        const int members = 70_000;
+        using (var w = new NpzWriter(P("many.npz")))
+        {
+            for (int i = 0; i < members; i++) w.WriteArray<int>($"a{i}", DType.Int32, [1], [i]);
+            w.Complete();
+        }
+        using (var npz = NpzArchive.Open(P("many.npz")))
+        {
+            Assert.Equal(members, npz.Arrays.Count);
+            Assert.Equal(BitConverter.GetBytes(69_999), npz["a69999"].ReadAllBytes());
+        }
+        if (!PythonPeer.Available()) return;
+        var stdout = PythonPeer.Run("""
+            import sys, numpy as np
+            with np.load(sys.argv[1]) as f:
+                print(len(f.files), int(f['a69999'][0]), int(f['a12345'][0]))
+            """, [P("many.npz")]);
+        Assert.Equal("70000 69999 12345", stdout.Trim());
+    }
+
+    [Fact]
     public void NumpyLoadsWhatWeWrite()
     {
         if (!PythonPeer.Available()) return;
@@ -166,5 +189,33 @@ public sealed class NpzWriterTests : IDisposable
             foreach (var e in expected.EnumerateObject())
                 Assert.True(e.Value.GetString() == npz[e.Name].ValuesSha256(), $"{file}/{e.Name}");
         }
+    }
+}
+
+/// <summary>Our npy headers are byte-identical to numpy's own (np.lib.format.write_array on the same shapes).</summary>
+public sealed class NpyHeaderNumpyTests
+{
+    [Fact]
+    public void HeadersEqualNumpys()
+    {
+        if (!PythonPeer.Available()) return;
+        var shapes = new long[][] { [], [0], [5], [0, 3], [8, 32, 32, 3], [50000, 256, 256, 3], [123456789012, 2], [3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1] };
+        var dtypes = new[] { DType.UInt8, DType.Float32, DType.Int64, DType.Bool, DType.Float16 };
+        var specs = new List<string>();
+        foreach (var s in shapes) foreach (var d in dtypes) specs.Add(NpyHeader.Descr(d) + ":" + string.Join(",", s));
+        var stdout = PythonPeer.Run("""
+            import sys, io, numpy as np
+            for spec in sys.argv[1:]:
+                descr, shape = spec.split(':')
+                shape = tuple(int(v) for v in shape.split(',')) if shape else ()
+                buf = io.BytesIO()
+                np.lib.format._write_array_header(buf, {'descr': descr, 'fortran_order': False, 'shape': shape}, None)
+                print(buf.getvalue().hex())
+            """, specs);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        int i = 0;
+        foreach (var s in shapes)
+            foreach (var d in dtypes)
+                Assert.Equal(lines[i++], Convert.ToHexStringLower(NpyHeader.Format(d, s)));
     }
 }
