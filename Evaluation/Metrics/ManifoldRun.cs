@@ -1,0 +1,308 @@
+using System.Runtime.Intrinsics;
+using DyDiT.Eval.Engine.Tensors;
+
+namespace DyDiT.Eval.Evaluation.Metrics;
+
+/// <summary>
+/// Walks ADM's 10000×10000 distance blocks for the radii and the membership tests. Each block is either
+///   fast  — it cannot overflow P (a priori, from row lengths): one float32 GEMM per tile gives estimates with a
+///           rigorous error bound; consumers recompute exactly only the pairs whose bound straddles a decision; or
+///   exact — every distance is evaluated in P from a float64 GEMM; if P = fp16 and any entry overflows, the block is
+///           discarded and redone in float32, exactly as ADM's graph falls back.
+/// </summary>
+internal sealed class ManifoldRun : IDisposable
+{
+    private const int MaxTile = 2048;
+
+    private readonly IBackend _backend;
+    private readonly DistanceMode _mode;
+    private readonly int _blockSize;
+    private readonly IProgress<PrecisionRecallProgress>? _progress;
+    private readonly long _totalPairs;
+    private readonly bool _exactOnly;
+    private readonly List<DistanceBlockInfo> _blocks = [];
+    private long _donePairs, _exactPairs;
+    private string _phase = "";
+    private Tensor? _aTile, _bTile, _sTile;
+
+    public ManifoldRun(IBackend backend, DistanceMode mode, int blockSize, IProgress<PrecisionRecallProgress>? progress, bool exactOnly, long totalPairs)
+    {
+        _exactOnly = exactOnly;
+        _backend = backend;
+        _mode = mode;
+        _blockSize = blockSize;
+        _progress = progress;
+        _totalPairs = totalPairs;
+    }
+
+    public IReadOnlyList<DistanceBlockInfo> Blocks => _blocks;
+
+    /// <summary>Pairs whose distance was evaluated exactly (all pairs of exact blocks, straddling pairs of fast ones).</summary>
+    public long ExactPairs => Interlocked.Read(ref _exactPairs);
+
+    /// <summary>ADM's <c>manifold_radii</c>: the 4th smallest distance of every row to its own set.</summary>
+    public float[] Radii(FeatureSet set, string call)
+    {
+        _phase = call;
+        var consumer = new RadiiConsumer(set.Count);
+        foreach (var rows in BlockRanges(set.Count))
+            foreach (var cols in BlockRanges(set.Count))
+                ProcessBlock(set, rows, set, cols, consumer, call);
+        return consumer.Radii();
+    }
+
+    /// <summary>ADM's <c>evaluate_pr</c>: which references lie in some sample ball, which samples in some reference ball.</summary>
+    public (bool[] RefInside, bool[] SampleInside) Membership(FeatureSet reference, float[] radiiRef, FeatureSet sample, float[] radiiSample)
+    {
+        _phase = "evaluate_pr";
+        var consumer = new MembershipConsumer(radiiRef, radiiSample);
+        foreach (var rows in BlockRanges(reference.Count))
+            foreach (var cols in BlockRanges(sample.Count))
+                ProcessBlock(reference, rows, sample, cols, consumer, "evaluate_pr");
+        return (consumer.RefInside, consumer.SampleInside);
+    }
+
+    private IEnumerable<(int Start, int Count)> BlockRanges(int n)
+    {
+        for (int start = 0; start < n; start += _blockSize) yield return (start, Math.Min(_blockSize, n - start));
+    }
+
+    private static IEnumerable<(int Start, int Count)> TileRanges((int Start, int Count) block)
+    {
+        int tiles = (block.Count + MaxTile - 1) / MaxTile;
+        int size = (block.Count + tiles - 1) / tiles;
+        for (int s = 0; s < block.Count; s += size) yield return (block.Start + s, Math.Min(size, block.Count - s));
+    }
+
+    private void ProcessBlock(FeatureSet a, (int Start, int Count) rows, FeatureSet b, (int Start, int Count) cols, DistanceConsumer consumer, string call)
+    {
+        long before = _donePairs;
+        var first = _mode == DistanceMode.Fp16 ? DistancePrecision.Fp16 : DistancePrecision.Float32;
+        var outcome = _mode == DistanceMode.Fp16 ? BlockPrecision.Fp16 : BlockPrecision.Float32;
+        if (CannotOverflow(first, a, rows, b, cols))
+            Fast(first, a, rows, b, cols, consumer);
+        else if (!ExactBlock(first, a, rows, b, cols, consumer, stopOnOverflow: first == DistancePrecision.Fp16))
+        {
+            outcome = BlockPrecision.Float32Fallback;
+            _donePairs = before;
+            if (CannotOverflow(DistancePrecision.Float32, a, rows, b, cols))
+                Fast(DistancePrecision.Float32, a, rows, b, cols, consumer);
+            else
+                ExactBlock(DistancePrecision.Float32, a, rows, b, cols, consumer, stopOnOverflow: false);
+        }
+        _donePairs = before + (long)rows.Count * cols.Count;
+        _blocks.Add(new DistanceBlockInfo(call, rows.Count, cols.Count, outcome));
+        Report();
+    }
+
+    private void Report() => _progress?.Report(new PrecisionRecallProgress(_phase, _donePairs, _totalPairs));
+
+    /// <summary>
+    /// True when no entry of the block can overflow P: |2m|, |‖u‖² − 2m| and the distance are all at most
+    /// (‖u‖ + ‖v‖)² (Cauchy–Schwarz), plus roundings.
+    /// </summary>
+    private bool CannotOverflow(DistancePrecision p, FeatureSet a, (int Start, int Count) rows, FeatureSet b, (int Start, int Count) cols)
+    {
+        if (_exactOnly) return false;
+        var (normsA, lengthsA) = a.For(p);
+        var (normsB, lengthsB) = b.For(p);
+        float maxA = 0, maxB = 0;
+        for (int i = rows.Start; i < rows.Start + rows.Count; i++)
+        {
+            if (!float.IsFinite(normsA[i]) || !float.IsFinite(lengthsA[i])) return false;
+            maxA = Math.Max(maxA, lengthsA[i]);
+        }
+        for (int j = cols.Start; j < cols.Start + cols.Count; j++)
+        {
+            if (!float.IsFinite(normsB[j]) || !float.IsFinite(lengthsB[j])) return false;
+            maxB = Math.Max(maxB, lengthsB[j]);
+        }
+        double bound = ((double)maxA + maxB) * ((double)maxA + maxB) * 1.01;
+        return bound < (p == DistancePrecision.Fp16 ? 64000.0 : 1e37);
+    }
+
+    // ---------------------------------------------------------------- fast blocks
+
+    private void Fast(DistancePrecision p, FeatureSet a, (int Start, int Count) rows, FeatureSet b, (int Start, int Count) cols, DistanceConsumer consumer)
+    {
+        int dim = a.Dim;
+        EnsureTiles(dim);
+        var (normsA, lengthsA) = a.For(p);
+        var (normsB, lengthsB) = b.For(p);
+        var aHost = new float[MaxTile * dim];
+        var bHost = new float[MaxTile * dim];
+        var sHost = new float[MaxTile * MaxTile];
+        var half = new Half[Math.Min(MaxTile * dim, 1 << 16)];
+        double unit = DistanceArithmetic.UnitRoundoff(p);
+        // |sgemm − exact dot| ≤ γ_K · Σ|u_k v_k| ≤ γ_K · ‖u‖‖v‖, γ_K = K·2^-24 / (1 − K·2^-24), any summation order.
+        double gammaK = dim * Math.ScaleB(1.0, -24) / (1 - dim * Math.ScaleB(1.0, -24));
+        var bounds = new BoundConstants((float)(gammaK * 1.0001), (float)unit);
+
+        foreach (var rt in TileRanges(rows))
+        {
+            DistanceArithmetic.RoundFeatures(p, a.Data.Span.Slice(rt.Start * dim, rt.Count * dim), aHost.AsSpan(0, rt.Count * dim), half);
+            _backend.Upload(aHost, _aTile!);
+            foreach (var ct in TileRanges(cols))
+            {
+                DistanceArithmetic.RoundFeatures(p, b.Data.Span.Slice(ct.Start * dim, ct.Count * dim), bHost.AsSpan(0, ct.Count * dim), half);
+                _backend.Upload(bHost, _bTile!);
+                // s (rt.Count, ct.Count) = A_tile (rt.Count, dim) · B_tile (ct.Count, dim)ᵀ
+                _backend.BatchedGemm(1, rt.Count, ct.Count, dim, _aTile!, 0, false, _bTile!, 0, true, _sTile!, 0);
+                _backend.Download(_sTile!, sHost);
+
+                var tile = new TileView(p, dim, rt.Start, rt.Count, ct.Start, ct.Count, aHost, bHost, normsA, normsB, this);
+                Parallel.For(0, rt.Count, () => (new float[ct.Count], new float[ct.Count]), (r, _, buf) =>
+                {
+                    int gi = rt.Start + r;
+                    EstimateRow(bounds, normsA[gi], lengthsA[gi], sHost.AsSpan(r * ct.Count, ct.Count),
+                        normsB.AsSpan(ct.Start, ct.Count), lengthsB.AsSpan(ct.Start, ct.Count), buf.Item1, buf.Item2);
+                    consumer.FastRow(tile, r, buf.Item1, buf.Item2);
+                    return buf;
+                }, _ => { });
+                _donePairs += (long)rt.Count * ct.Count;
+                Report();
+            }
+        }
+    }
+
+    private readonly record struct BoundConstants(float Gamma, float Unit);
+
+    /// <summary>
+    /// Bounds [lo, hi] on ADM's value of (‖u‖² − 2m) + ‖v‖² for one row, from the float32 estimate s of m.
+    /// With exact m*, |s − m*| ≤ E = γ‖u‖‖v‖; the three roundings of the graph move the result by at most
+    /// u·(2|m| + |‖u‖² − 2m| + |d|) ≤ u(1+u)²(2|s| + 2|c| + ‖v‖²) + O(uE); evaluating c here adds ≤ 2^-23(‖u‖²+‖v‖²+2|s|).
+    /// A 1% margin and 2^-20 absolute (fp16 subnormal roundings) make it safe. max(·, 0) is monotone, so the bounds hold
+    /// for the final distance too.
+    /// </summary>
+    // s, normV, lengthV, lo, hi: (cols)
+    private static void EstimateRow(BoundConstants k, float normU, float lengthU, ReadOnlySpan<float> s,
+        ReadOnlySpan<float> normV, ReadOnlySpan<float> lengthV, Span<float> lo, Span<float> hi)
+    {
+        float g = k.Gamma * lengthU;
+        float u1 = k.Unit * (1 + k.Unit) * (1 + k.Unit);
+        float twoEFactor = 2 * (1 + k.Unit);
+        const float w = 1f / (1 << 22), margin = 1.01f, tiny = 1f / (1 << 20);
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var vnu = Vector512.Create(normU);
+            var vg = Vector512.Create(g);
+            var vu1 = Vector512.Create(u1);
+            var v2e = Vector512.Create(twoEFactor);
+            var vw = Vector512.Create(w);
+            var vm = Vector512.Create(margin);
+            var vt = Vector512.Create(tiny);
+            var two = Vector512.Create(2f);
+            for (; j + 16 <= s.Length; j += 16)
+            {
+                var vs = Vector512.Create(s.Slice(j, 16));
+                var vnv = Vector512.Create(normV.Slice(j, 16));
+                var vlv = Vector512.Create(lengthV.Slice(j, 16));
+                var abs2s = two * Vector512.Abs(vs);
+                var c = (vnu + vnv) - two * vs;
+                var e = vg * vlv;
+                var delta = vm * (v2e * e + vw * (vnu + vnv + abs2s) + vu1 * (abs2s + two * Vector512.Abs(c) + vnv)) + vt;
+                (c - delta).CopyTo(lo.Slice(j, 16));
+                (c + delta).CopyTo(hi.Slice(j, 16));
+            }
+        }
+        for (; j < s.Length; j++)
+        {
+            float abs2s = 2 * Math.Abs(s[j]);
+            float c = (normU + normV[j]) - 2 * s[j];
+            float e = g * lengthV[j];
+            float delta = margin * (twoEFactor * e + w * (normU + normV[j] + abs2s) + u1 * (abs2s + 2 * Math.Abs(c) + normV[j])) + tiny;
+            lo[j] = c - delta;
+            hi[j] = c + delta;
+        }
+    }
+
+    // ---------------------------------------------------------------- exact blocks
+
+    /// <summary>Evaluates every entry in P; returns false (block abandoned) at the first overflow when asked to stop.</summary>
+    private bool ExactBlock(DistancePrecision p, FeatureSet a, (int Start, int Count) rows, FeatureSet b, (int Start, int Count) cols,
+        DistanceConsumer consumer, bool stopOnOverflow)
+    {
+        int dim = a.Dim;
+        var (normsA, _) = a.For(p);
+        var (normsB, _) = b.For(p);
+        var aHost = new float[MaxTile * dim];
+        var bHost = new float[MaxTile * dim];
+        var aWide = new double[MaxTile * dim];
+        var bWide = new double[MaxTile * dim];
+        var dots = new double[MaxTile * MaxTile];
+        var half = new Half[Math.Min(MaxTile * dim, 1 << 16)];
+        consumer.BeginExactBlock(rows, cols);
+        foreach (var rt in TileRanges(rows))
+        {
+            DistanceArithmetic.RoundFeatures(p, a.Data.Span.Slice(rt.Start * dim, rt.Count * dim), aHost.AsSpan(0, rt.Count * dim), half);
+            for (int i = 0; i < rt.Count * dim; i++) aWide[i] = aHost[i];
+            foreach (var ct in TileRanges(cols))
+            {
+                DistanceArithmetic.RoundFeatures(p, b.Data.Span.Slice(ct.Start * dim, ct.Count * dim), bHost.AsSpan(0, ct.Count * dim), half);
+                for (int i = 0; i < ct.Count * dim; i++) bWide[i] = bHost[i];
+                // dots (rt.Count, ct.Count) = A (rt.Count, dim) · B (ct.Count, dim)ᵀ in float64: exact products of P values
+                _backend.GemmF64(aWide.AsSpan(0, rt.Count * dim), false, bWide.AsSpan(0, ct.Count * dim), true,
+                    dots.AsSpan(0, rt.Count * ct.Count), rt.Count, ct.Count, dim);
+                var tile = new TileView(p, dim, rt.Start, rt.Count, ct.Start, ct.Count, aHost, bHost, normsA, normsB, this);
+                int overflowed = 0;
+                Parallel.For(0, rt.Count, () => new float[ct.Count], (r, _, d) =>
+                {
+                    float nu = normsA[rt.Start + r];
+                    for (int j = 0; j < ct.Count; j++)
+                    {
+                        d[j] = DistanceArithmetic.Distance(p, nu, normsB[ct.Start + j], dots[r * ct.Count + j]);
+                        if (float.IsPositiveInfinity(d[j])) overflowed = 1;
+                    }
+                    consumer.ExactRow(tile, r, d);
+                    return d;
+                }, _ => { });
+                Interlocked.Add(ref _exactPairs, (long)rt.Count * ct.Count);
+                if (overflowed != 0 && stopOnOverflow) return false;
+                _donePairs += (long)rt.Count * ct.Count;
+                Report();
+            }
+        }
+        consumer.CommitExactBlock();
+        return true;
+    }
+
+    private void EnsureTiles(int dim)
+    {
+        if (_aTile != null && _aTile.Dim(1) == dim) return;
+        DisposeTiles();
+        _aTile = _backend.Zeros(MaxTile, dim);
+        _bTile = _backend.Zeros(MaxTile, dim);
+        _sTile = _backend.Zeros(MaxTile, MaxTile);
+    }
+
+    private void DisposeTiles()
+    {
+        _aTile?.Dispose();
+        _bTile?.Dispose();
+        _sTile?.Dispose();
+        _aTile = _bTile = _sTile = null;
+    }
+
+    public void Dispose() => DisposeTiles();
+
+    internal void CountExact() => Interlocked.Increment(ref _exactPairs);
+}
+
+/// <summary>One tile of a block: the rounded rows of both sides, for exact evaluation of single pairs.</summary>
+internal sealed class TileView(DistancePrecision precision, int dim, int rowStart, int rows, int colStart, int cols,
+    float[] aRounded, float[] bRounded, float[] normsA, float[] normsB, ManifoldRun run)
+{
+    public int RowStart { get; } = rowStart;
+    public int Rows { get; } = rows;
+    public int ColStart { get; } = colStart;
+    public int Cols { get; } = cols;
+
+    /// <summary>ADM's distance between tile row r and tile column c, evaluated exactly in the tile's precision.</summary>
+    public float Exact(int r, int c)
+    {
+        run.CountExact();
+        double dot = DistanceArithmetic.Dot(aRounded.AsSpan(r * dim, dim), bRounded.AsSpan(c * dim, dim));
+        return DistanceArithmetic.Distance(precision, normsA[RowStart + r], normsB[ColStart + c], dot);
+    }
+}
