@@ -12,6 +12,12 @@ internal static class CommandRunner
         {
             return body();
         }
+        catch (UsageException e)
+        {
+            Fail(e.Message, ExitCodes.Usage);
+            Console.Error.WriteLine("Run 'dydit-eval --help' for usage.");
+            return ExitCodes.Usage;
+        }
         catch (TensorFileException e)
         {
             return Fail(e.Message, ExitCodes.BadInput);
