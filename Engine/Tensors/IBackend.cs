@@ -15,6 +15,9 @@ public interface IBackend : IDisposable
     /// <summary>A zero-filled tensor.</summary>
     Tensor Zeros(params int[] shape);
 
+    /// <summary>A tensor whose contents are unspecified, for outputs that a kernel overwrites completely.</summary>
+    Tensor Empty(params int[] shape);
+
     /// <summary>A tensor holding a copy of <paramref name="values"/> (C order).</summary>
     Tensor FromHost(ReadOnlySpan<float> values, params int[] shape);
 

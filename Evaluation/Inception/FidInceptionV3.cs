@@ -109,7 +109,7 @@ public sealed class FidInceptionV3 : IDisposable
         x = Then(x, Mixed_6d.Forward);
 
         // sFID tap: Mixed_6d.branch1x1 (post-ReLU) is channels 0..191 of Mixed_6d's output; keep channels 0..6.
-        var spatial = _backend.Zeros(n, 17, 17, SpatialChannels);
+        var spatial = _backend.Empty(n, 17, 17, SpatialChannels);
         _backend.CopyChannels(x, 0, SpatialChannels, spatial, 0);
 
         x = Then(x, Mixed_6e.Forward);                             // (N, 17, 17, 768)
@@ -117,10 +117,10 @@ public sealed class FidInceptionV3 : IDisposable
         x = Then(x, Mixed_7b.Forward);                             // (N, 8, 8, 2048)
         x = Then(x, Mixed_7c.Forward);                             // (N, 8, 8, 2048)
 
-        var pool = _backend.Zeros(n, PoolFeatures);
+        var pool = _backend.Empty(n, PoolFeatures);
         _backend.GlobalAvgPool(x, pool);                           // (N, 2048)
         x.Dispose();
-        var logits = _backend.Zeros(n, Classes);
+        var logits = _backend.Empty(n, Classes);
         _backend.Gemm(pool, false, fc_weight, true, logits);       // (N, 1008) = pool · fc.weightᵀ, no bias
 
         var flat = spatial.Reshape(n, SpatialFeatures);            // (h, w, c) order, as ADM flattens NHWC
@@ -163,7 +163,7 @@ public sealed class FidInceptionV3 : IDisposable
     private static Tensor MaxPool(IBackend backend, Tensor x, int k, int s)
     {
         int oh = Conv2dParams.OutputSize(x.Dim(1), k, s, 0), ow = Conv2dParams.OutputSize(x.Dim(2), k, s, 0);
-        var y = backend.Zeros(x.Dim(0), oh, ow, x.Dim(3));
+        var y = backend.Empty(x.Dim(0), oh, ow, x.Dim(3));
         backend.MaxPool2d(x, k, s, 0, y);
         return y;
     }
@@ -201,7 +201,7 @@ public sealed class FidInceptionV3 : IDisposable
         /// <summary>x: (N, H, W, Cin) → new (N, OH, OW, Cout).</summary>
         public Tensor Forward(Tensor x)
         {
-            var y = _backend.Zeros(x.Dim(0), Conv2dParams.OutputSize(x.Dim(1), _kh, _p.StrideH, _p.PadH),
+            var y = _backend.Empty(x.Dim(0), Conv2dParams.OutputSize(x.Dim(1), _kh, _p.StrideH, _p.PadH),
                 Conv2dParams.OutputSize(x.Dim(2), _kw, _p.StrideW, _p.PadW), OutChannels);
             _backend.Conv2d(x, _weight, _bias, _p, y);
             return y;
@@ -250,12 +250,12 @@ public sealed class FidInceptionV3 : IDisposable
         // 3×3 average pool, stride 1, padding 1, padded positions not counted (count_include_pad=False).
         protected Tensor AvgPool3x3(Tensor x)
         {
-            var y = Backend.Zeros(x.Dim(0), x.Dim(1), x.Dim(2), x.Dim(3));
+            var y = Backend.Empty(x.Dim(0), x.Dim(1), x.Dim(2), x.Dim(3));
             Backend.AvgPool2d(x, 3, 1, 1, countIncludePad: false, y);
             return y;
         }
 
-        protected Tensor Output(Tensor x, int h, int w, int channels) => Backend.Zeros(x.Dim(0), h, w, channels);
+        protected Tensor Output(Tensor x, int h, int w, int channels) => Backend.Empty(x.Dim(0), h, w, channels);
 
         public void Dispose()
         {
@@ -435,7 +435,7 @@ public sealed class FidInceptionV3 : IDisposable
         // 3×3 max pool, stride 1, padding 1 (padded positions never win).
         private Tensor MaxPool3x3Same(Tensor x)
         {
-            var y = Backend.Zeros(x.Dim(0), x.Dim(1), x.Dim(2), x.Dim(3));
+            var y = Backend.Empty(x.Dim(0), x.Dim(1), x.Dim(2), x.Dim(3));
             Backend.MaxPool2d(x, 3, 1, 1, y);
             return y;
         }

@@ -1,6 +1,5 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using DyDiT.Eval.Engine.Tensors;
 using Tensor = DyDiT.Eval.Engine.Tensors.Tensor;
 
@@ -65,7 +64,7 @@ public sealed unsafe partial class CpuBackend
 
         using var single = Threads > 1 ? OpenBlas.SingleThreaded(Threads) : default;
         Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = Threads },
-            () => g.Direct ? null : new NativeBuffer((long)rows * g.K),
+            () => g.Direct ? null : new NativeBuffer(_pool, (long)rows * g.K),
             (chunk, _, buffer) =>
             {
                 long r0 = (long)chunk * rows;
@@ -95,7 +94,7 @@ public sealed unsafe partial class CpuBackend
     private void ConvSplitColumns(in ConvGeometry g, float* px, float* pw, float* pb, float* py)
     {
         int m = (int)g.M;
-        using var buffer = g.Direct ? null : new NativeBuffer((long)m * g.K);
+        using var buffer = g.Direct ? null : new NativeBuffer(_pool, (long)m * g.K);
         float* a = g.Direct ? px + g.XOff : buffer!.Pointer;
         int lda = g.Direct ? g.Cx : g.K;
         if (!g.Direct) Im2Col(g, px, 0, m, a);
@@ -237,16 +236,14 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
-    /// <summary>64-byte aligned scratch memory of one worker.</summary>
-    private sealed class NativeBuffer : IDisposable
+    /// <summary>64-byte aligned scratch memory of one worker, from the backend's pool.</summary>
+    private sealed class NativeBuffer(CpuMemoryPool pool, long floats) : IDisposable
     {
-        public NativeBuffer(long floats) => Pointer = (float*)NativeMemory.AlignedAlloc((nuint)Math.Max(1, floats) * sizeof(float), 64);
-
-        public float* Pointer { get; private set; }
+        public float* Pointer { get; private set; } = pool.Rent(floats);
 
         public void Dispose()
         {
-            if (Pointer != null) NativeMemory.AlignedFree(Pointer);
+            if (Pointer != null) pool.Return(Pointer, floats);
             Pointer = null;
         }
     }
