@@ -1,4 +1,4 @@
-using System.Numerics.Tensors;
+using System.Numerics;
 using DyDiT.Eval.Engine.Tensors;
 using Tensor = DyDiT.Eval.Engine.Tensors.Tensor;
 
@@ -13,28 +13,7 @@ public sealed unsafe partial class CpuBackend
     {
         var g = PoolGeometry.Create("MaxPool2d", x, kernel, stride, padding, destination, destinationChannelOffset);
         float* px = Pointer(x), py = Pointer(destination);
-        ForOutputRows(g, (n, oh) =>
-        {
-            for (int ow = 0; ow < g.OW; ow++)
-            {
-                var dst = new Span<float>(py + (((long)n * g.OH + oh) * g.OW + ow) * g.Cy + g.YOff, g.C);
-                bool first = true;
-                for (int kh = 0; kh < g.K; kh++)
-                {
-                    int ih = oh * g.S - g.P + kh;
-                    if ((uint)ih >= (uint)g.H) continue;
-                    for (int kw = 0; kw < g.K; kw++)
-                    {
-                        int iw = ow * g.S - g.P + kw;
-                        if ((uint)iw >= (uint)g.W) continue;
-                        var src = new ReadOnlySpan<float>(px + (((long)n * g.H + ih) * g.W + iw) * g.C, g.C);
-                        if (first) src.CopyTo(dst);
-                        else TensorPrimitives.Max(dst, src, dst);
-                        first = false;
-                    }
-                }
-            }
-        });
+        ForOutputRows(g, (n, oh) => PoolRow(g, px, py, n, oh, max: true, countIncludePad: false));
     }
 
     // x: (N, H, W, C) → y: (N, OH, OW, Cy), channels [yOff, yOff + C): the window's sum divided by
@@ -44,26 +23,74 @@ public sealed unsafe partial class CpuBackend
     {
         var g = PoolGeometry.Create("AvgPool2d", x, kernel, stride, padding, destination, destinationChannelOffset);
         float* px = Pointer(x), py = Pointer(destination);
-        ForOutputRows(g, (n, oh) =>
+        ForOutputRows(g, (n, oh) => PoolRow(g, px, py, n, oh, max: false, countIncludePad));
+    }
+
+    // One output row of a pool: for each output pixel, the valid window positions in (kh, kw) order are combined
+    // channel-vector by channel-vector (max, or sum then divide), so each input vector is loaded once per window.
+    private static void PoolRow(PoolGeometry g, float* px, float* py, int n, int oh, bool max, bool countIncludePad)
+    {
+        var taps = stackalloc IntPtr[g.K * g.K];
+        int h0 = oh * g.S - g.P;
+        int hLo = Math.Max(h0, 0), hHi = Math.Min(h0 + g.K, g.H);
+        for (int ow = 0; ow < g.OW; ow++)
         {
-            for (int ow = 0; ow < g.OW; ow++)
+            int w0 = ow * g.S - g.P;
+            int wLo = Math.Max(w0, 0), wHi = Math.Min(w0 + g.K, g.W);
+            int count = 0;
+            for (int ih = hLo; ih < hHi; ih++)
+                for (int iw = wLo; iw < wHi; iw++)
+                    taps[count++] = (IntPtr)(px + (((long)n * g.H + ih) * g.W + iw) * g.C);
+            float* dst = py + (((long)n * g.OH + oh) * g.OW + ow) * g.Cy + g.YOff;
+            if (max)
             {
-                var dst = new Span<float>(py + (((long)n * g.OH + oh) * g.OW + ow) * g.Cy + g.YOff, g.C);
-                dst.Clear();
-                int h0 = oh * g.S - g.P, w0 = ow * g.S - g.P;
-                int inside = 0;
-                for (int ih = Math.Max(h0, 0); ih < Math.Min(h0 + g.K, g.H); ih++)
-                    for (int iw = Math.Max(w0, 0); iw < Math.Min(w0 + g.K, g.W); iw++)
-                    {
-                        TensorPrimitives.Add(dst, new ReadOnlySpan<float>(px + (((long)n * g.H + ih) * g.W + iw) * g.C, g.C), dst);
-                        inside++;
-                    }
+                CombineMax(taps, count, dst, g.C);
+            }
+            else
+            {
                 int divisor = countIncludePad
                     ? (Math.Min(h0 + g.K, g.H + g.P) - h0) * (Math.Min(w0 + g.K, g.W + g.P) - w0)
-                    : inside;
-                TensorPrimitives.Divide(dst, divisor, dst);
+                    : count;
+                CombineMean(taps, count, divisor, dst, g.C);
             }
-        });
+        }
+    }
+
+    // dst[c] = max_j taps[j][c]
+    private static void CombineMax(IntPtr* taps, int count, float* dst, int c)
+    {
+        int v = Vector<float>.Count, i = 0;
+        for (; i <= c - v; i += v)
+        {
+            var acc = Vector.Load((float*)taps[0] + i);
+            for (int j = 1; j < count; j++) acc = Vector.Max(acc, Vector.Load((float*)taps[j] + i));
+            acc.Store(dst + i);
+        }
+        for (; i < c; i++)
+        {
+            float m = ((float*)taps[0])[i];
+            for (int j = 1; j < count; j++) m = Math.Max(m, ((float*)taps[j])[i]);
+            dst[i] = m;
+        }
+    }
+
+    // dst[c] = (Σ_j taps[j][c], summed in tap order) / divisor
+    private static void CombineMean(IntPtr* taps, int count, int divisor, float* dst, int c)
+    {
+        int v = Vector<float>.Count, i = 0;
+        var d = new Vector<float>(divisor);
+        for (; i <= c - v; i += v)
+        {
+            var acc = Vector.Load((float*)taps[0] + i);
+            for (int j = 1; j < count; j++) acc += Vector.Load((float*)taps[j] + i);
+            (acc / d).Store(dst + i);
+        }
+        for (; i < c; i++)
+        {
+            float s = ((float*)taps[0])[i];
+            for (int j = 1; j < count; j++) s += ((float*)taps[j])[i];
+            dst[i] = s / divisor;
+        }
     }
 
     // x: (N, H, W, C) → y: (N, C), y[n, c] = mean over (h, w) of x[n, h, w, c], summed in float64.
