@@ -83,14 +83,17 @@ public sealed class ConvKernelTests : IDisposable
     }
 
     [Theory]
-    [InlineData(1, 1, 1)]   // direct 1×1, one thread: BLAS keeps its own threading
-    [InlineData(2, 1, 1)]
-    [InlineData(2, 3, 3)]
-    [InlineData(2, 1, 7)]
-    public void Conv2dReadsAndWritesChannelWindows(int threads, int kh, int kw)
+    [InlineData(1, 1, 1, 11)]   // direct 1×1, one thread: BLAS keeps its own threading
+    [InlineData(2, 1, 1, 11)]
+    [InlineData(2, 3, 3, 11)]
+    [InlineData(2, 1, 7, 11)]
+    [InlineData(2, 1, 1, 40)]   // few rows: the columns are split over the threads (32 + 8)
+    [InlineData(2, 3, 3, 40)]
+    [InlineData(1, 3, 3, 40)]
+    public void Conv2dReadsAndWritesChannelWindows(int threads, int kh, int kw, int cout)
     {
         using var cpu = new CpuBackend(threads);
-        int n = 2, h = 6, w = 7, cx = 30, xOff = 9, cin = 13, cout = 11, cy = 40, yOff = 17;
+        int n = 2, h = 6, w = 7, cx = 30, xOff = 9, cin = 13, cy = cout + 29, yOff = 17;
         var x = Random(n * h * w * cx, 4);
         var wt = Random(cout * cin * kh * kw, 5);
         var bias = Random(cout, 6);
