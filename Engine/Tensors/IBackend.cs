@@ -15,6 +15,9 @@ public interface IBackend : IDisposable
     /// <summary>A zero-filled tensor.</summary>
     Tensor Zeros(params int[] shape);
 
+    /// <summary>A tensor whose contents are unspecified, for outputs that a kernel overwrites completely.</summary>
+    Tensor Empty(params int[] shape);
+
     /// <summary>A tensor holding a copy of <paramref name="values"/> (C order).</summary>
     Tensor FromHost(ReadOnlySpan<float> values, params int[] shape);
 
@@ -85,4 +88,60 @@ public interface IBackend : IDisposable
 
     /// <summary>Softmax over the last dimension.</summary>
     void SoftmaxLastDim(Tensor x, Tensor destination);
+
+    // ---- convolutional networks: activations are channels-last, x: (N, H, W, C) ----
+    // "Channel windows": a kernel may read channels [offset, offset + count) of a wider input and write into
+    // channels [offset, offset + count) of a wider destination, so that branches of an Inception block write
+    // straight into the block's concatenated output and read their share of a merged 1×1 convolution.
+
+    /// <summary>
+    /// Repacks a PyTorch convolution weight (Cout, Cin, KH, KW) into this backend's private layout for
+    /// <see cref="Conv2d"/>. The returned tensor is only meant to be passed to <see cref="Conv2d"/>.
+    /// </summary>
+    Tensor PackConv2dWeight(ReadOnlySpan<float> weightOihw, int outChannels, int inChannels, int kernelH, int kernelW);
+
+    /// <summary>
+    /// 2-D convolution (cross-correlation, as PyTorch) with zero padding, optional bias and ReLU:
+    /// y[n, oh, ow, yOff + co] = act(bias[co] + Σ_{kh, kw, ci} x[n, oh·sh + kh − ph, ow·sw + kw − pw, xOff + ci] · w[co, ci, kh, kw]).
+    /// x: (N, H, W, Cx) with Cx ≥ xOff + Cin; destination: (N, OH, OW, Cy) with Cy ≥ yOff + Cout,
+    /// OH = (H + 2·ph − KH) / sh + 1 (likewise OW). Channels of the destination outside the window are untouched.
+    /// </summary>
+    void Conv2d(Tensor x, Tensor packedWeight, Tensor? bias, Conv2dParams p, Tensor destination,
+        int sourceChannelOffset = 0, int destinationChannelOffset = 0);
+
+    /// <summary>x (…, C) += bias (C) per row, then ReLU when asked; in place allowed.</summary>
+    void BiasActivation(Tensor x, Tensor bias, bool relu, Tensor destination);
+
+    /// <summary>
+    /// Max pool over k×k windows with stride s and padding p (padded positions never win):
+    /// x (N, H, W, C) → destination (N, OH, OW, Cy), written to channels [yOff, yOff + C).
+    /// </summary>
+    void MaxPool2d(Tensor x, int kernel, int stride, int padding, Tensor destination, int destinationChannelOffset = 0);
+
+    /// <summary>
+    /// Average pool over k×k windows with stride s and zero padding p. With <paramref name="countIncludePad"/> false
+    /// (TensorFlow's behaviour) the divisor is the number of window positions inside the input; with true it is
+    /// PyTorch's default divisor (the window clipped to the padded input).
+    /// x (N, H, W, C) → destination (N, OH, OW, Cy), written to channels [yOff, yOff + C).
+    /// </summary>
+    void AvgPool2d(Tensor x, int kernel, int stride, int padding, bool countIncludePad, Tensor destination, int destinationChannelOffset = 0);
+
+    /// <summary>Mean over H and W: x (N, H, W, C) → destination (N, C).</summary>
+    void GlobalAvgPool(Tensor x, Tensor destination);
+
+    /// <summary>
+    /// Copies channels [srcOff, srcOff + count) of source (N, H, W, Cs) into channels [dstOff, dstOff + count) of
+    /// destination (N, H, W, Cd); the leading dimensions must match.
+    /// </summary>
+    void CopyChannels(Tensor source, int sourceChannelOffset, int count, Tensor destination, int destinationChannelOffset);
+
+    /// <summary>Concatenates (N, H, W, C_i) tensors along the last dimension into destination (N, H, W, ΣC_i).</summary>
+    void ConcatChannels(IReadOnlyList<Tensor> parts, Tensor destination);
+}
+
+/// <summary>Stride and zero padding of a 2-D convolution (the kernel size comes from the packed weight).</summary>
+public readonly record struct Conv2dParams(int StrideH = 1, int StrideW = 1, int PadH = 0, int PadW = 0, bool Relu = false)
+{
+    /// <summary>Output extent of one spatial dimension.</summary>
+    public static int OutputSize(int input, int kernel, int stride, int pad) => (input + 2 * pad - kernel) / stride + 1;
 }

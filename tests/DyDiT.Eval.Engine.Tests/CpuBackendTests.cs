@@ -289,4 +289,18 @@ public sealed class CpuFloat64Tests : IDisposable
                 Assert.True(Math.Abs(s - gram[i * cols + j]) < 1e-12);
             }
     }
+
+    [Fact]
+    public void ReusedMemoryIsZeroedByZerosOnly()
+    {
+        // Large blocks go back to the backend's pool and come out again for the same size.
+        var ones = new float[1 << 17];
+        Array.Fill(ones, 1f);
+        using (var t = _cpu.FromHost(ones, 1 << 17)) { }
+        using (var z = _cpu.Zeros(1 << 17)) Assert.All(z.ToArray(), v => Assert.Equal(0f, v));
+        using var e = _cpu.Empty(2, 1 << 16);
+        Assert.Equal([2, 1 << 16], e.Shape.ToArray());
+        _cpu.Upload(ones, e);
+        Assert.All(e.ToArray(), v => Assert.Equal(1f, v));
+    }
 }

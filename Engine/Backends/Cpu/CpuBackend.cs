@@ -17,6 +17,9 @@ public sealed unsafe partial class CpuBackend : IBackend
         OpenBlas.SetNumThreads(Threads);
     }
 
+    // Freed activation-sized blocks kept for reuse (see CpuMemoryPool): up to 4 GiB.
+    private readonly CpuMemoryPool _pool = new(4L << 30);
+
     public string Name => "cpu";
 
     public int Threads { get; }
@@ -27,7 +30,13 @@ public sealed unsafe partial class CpuBackend : IBackend
     public Tensor Zeros(params int[] shape)
     {
         var length = ShapeMath.ElementCount(shape);
-        return new Tensor(this, new CpuStorage(length, zero: true), (int[])shape.Clone());
+        return new Tensor(this, new CpuStorage(length, zero: true, _pool), (int[])shape.Clone());
+    }
+
+    public Tensor Empty(params int[] shape)
+    {
+        var length = ShapeMath.ElementCount(shape);
+        return new Tensor(this, new CpuStorage(length, zero: false, _pool), (int[])shape.Clone());
     }
 
     public Tensor FromHost(ReadOnlySpan<float> values, params int[] shape)
@@ -35,7 +44,7 @@ public sealed unsafe partial class CpuBackend : IBackend
         var length = ShapeMath.ElementCount(shape);
         if (length != values.Length)
             throw new ArgumentException($"{values.Length} values do not fill shape [{string.Join(", ", shape)}] ({length} elements)");
-        var t = new Tensor(this, new CpuStorage(length, zero: false), (int[])shape.Clone());
+        var t = new Tensor(this, new CpuStorage(length, zero: false, _pool), (int[])shape.Clone());
         values.CopyTo(Span(t));
         return t;
     }
@@ -54,9 +63,8 @@ public sealed unsafe partial class CpuBackend : IBackend
         Span(source).CopyTo(destination);
     }
 
-    public void Dispose()
-    {
-    }
+    /// <summary>Frees the cached blocks; tensors still alive return their memory to the system when disposed.</summary>
+    public void Dispose() => _pool.Dispose();
 
     /// <summary>The tensor's memory. Kernels of this backend only; model code never sees it.</summary>
     internal static float* Pointer(Tensor t) => t.Storage is CpuStorage s

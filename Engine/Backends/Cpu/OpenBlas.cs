@@ -55,6 +55,24 @@ internal static unsafe partial class OpenBlas
     public static partial void Dsyevd(byte* jobz, byte* uplo, int* n, double* a, int* lda, double* w,
         double* work, int* lwork, int* iwork, int* liwork, int* info, nuint jobzLength, nuint uploLength);
 
+    /// <summary>
+    /// Makes BLAS calls run on the calling thread until disposed (then <paramref name="restore"/> threads again), for
+    /// kernels that split work over their own threads and call sgemm from each. The setting is process-wide.
+    /// </summary>
+    public static SingleThreadScope SingleThreaded(int restore)
+    {
+        SetNumThreads(1);
+        return new SingleThreadScope(restore);
+    }
+
+    public readonly struct SingleThreadScope(int restore) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (restore > 0) SetNumThreads(restore);
+        }
+    }
+
     public static string CoreName => Marshal.PtrToStringAnsi(GetCoreNamePtr()) ?? "?";
 
     public static string Config => Marshal.PtrToStringAnsi(GetConfigPtr()) ?? "?";
