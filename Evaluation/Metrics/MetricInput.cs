@@ -1,6 +1,7 @@
 using DyDiT.Eval.Engine.Formats;
 using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Engine.Tensors;
+using FidInception = DyDiT.Eval.Evaluation.Inception.FidInceptionV3;
 
 namespace DyDiT.Eval.Evaluation.Metrics;
 
@@ -35,7 +36,13 @@ public sealed class MetricInput
 
     public bool StatisticsWerePrecomputed { get; private set; }
 
-    public static MetricInput Load(string path, IBackend backend)
+    /// <summary>
+    /// Reads one side. <paramref name="imageFeatures"/> turns an image batch (<c>arr_0</c>) into Inception features;
+    /// without it an image batch with no features is an error asking for <c>--inception</c>. For ADM's reference
+    /// batches (images and <c>mu</c>/<c>sigma</c>) the stored statistics are used for FID/sFID and the images' features
+    /// for precision/recall, as ADM does.
+    /// </summary>
+    public static MetricInput Load(string path, IBackend backend, Func<string, Inception.ImageFeatures>? imageFeatures = null)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found", path);
         using var npz = NpzArchive.Open(path);
@@ -68,13 +75,34 @@ public sealed class MetricInput
                 input.LogitsDim = dl;
             }
         }
+        else if (npz.Contains("arr_0") && imageFeatures != null)
+        {
+            Inception.FeatureExtractor.Images(npz); // checks dtype and shape before any work
+            var f = imageFeatures(path);
+            if (f.Count < 2) throw new TensorFileException(path, $"array 'arr_0' has {f.Count} image(s); statistics need at least 2 samples");
+            CheckFinite(path, "pool (Inception features of arr_0)", f.Pool, FidInception.PoolFeatures);
+            input.Pool = f.Pool;
+            input.Count = f.Count;
+            input.PoolDim = FidInception.PoolFeatures;
+            input.Logits = f.Logits;
+            input.LogitsDim = FidInception.Classes;
+            input.PoolStatistics ??= StatisticsAccumulator.Compute(f.Pool, FidInception.PoolFeatures, backend);
+            input.SpatialStatistics ??= StatisticsAccumulator.Compute(f.Spatial, FidInception.SpatialFeatures, backend);
+        }
         if (input.PoolStatistics == null)
         {
             if (npz.Contains("arr_0"))
-                throw new TensorFileException(path, "holds images (arr_0) but no features or statistics: computing Inception features needs --inception, which arrives with the FID Inception network (run 'dydit-eval features' first once it exists)");
+                throw new TensorFileException(path, "holds images (arr_0) but no features or statistics: pass --inception pt_inception-2015-12-05-6726825d.pth to compute them (or run 'dydit-eval features' first)");
             throw new TensorFileException(path, $"has neither features ('pool') nor statistics ('mu', 'sigma'); it holds: {string.Join(", ", npz.Arrays.Select(a => a.Name))}");
         }
         return input;
+    }
+
+    private static void CheckFinite(string path, string name, float[] values, int columns)
+    {
+        int bad = Array.FindIndex(values, v => !float.IsFinite(v));
+        if (bad >= 0)
+            throw new TensorFileException(path, $"{name} holds a non-finite value ({values[bad]}) at row {bad / columns}, column {bad % columns}");
     }
 
     private static (float[] Values, int Rows, int Columns) ReadFeatures(NpzArchive npz, string name, int? expectedColumns)
