@@ -6,8 +6,8 @@ using DyDiT.Eval.Evaluation.Metrics;
 namespace DyDiT.Eval.Cli.Commands;
 
 /// <summary>
-/// <c>dydit-eval evaluate --ref R --sample S [--json OUT] [--split-size 5000] [--pr-distances fp16|float32]</c>:
-/// ADM's five result lines (Inception Score, FID, sFID, Precision, Recall) from features or statistics files.
+/// <c>dydit-eval evaluate --ref R --sample S [--inception W] [--json OUT] [--split-size 5000] [--pr-distances fp16|float32]</c>:
+/// ADM's five result lines (Inception Score, FID, sFID, Precision, Recall) from image batches, features or statistics files.
 /// </summary>
 internal static class EvaluateCommand
 {
@@ -15,10 +15,10 @@ internal static class EvaluateCommand
     {
         var reference = new Option<string>("--ref")
         {
-            Description = "Reference batch: features (.npz with pool [N,D], optional spatial, logits) or ADM statistics (mu, sigma, mu_s, sigma_s)",
+            Description = "Reference batch: ADM's reference .npz (arr_0 images + mu, sigma, mu_s, sigma_s), an image batch, features (pool [N,D], optional spatial, logits) or statistics",
             Required = true,
         };
-        var sample = new Option<string>("--sample") { Description = "Sample batch: features or statistics, as --ref", Required = true };
+        var sample = new Option<string>("--sample") { Description = "Sample batch: image batch (arr_0 uint8 [N,H,W,3]), features or statistics, as --ref", Required = true };
         var json = new Option<string?>("--json") { Description = "Also write {inception_score, fid, sfid, precision, recall, n_ref, n_sample} to this file" };
         var splitSize = new Option<int>("--split-size")
         {
@@ -32,30 +32,41 @@ internal static class EvaluateCommand
         };
         distances.AcceptOnlyFromAmong("fp16", "float32");
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores)" };
+        var noCache = new Option<bool>("--no-cache") { Description = "Do not read or write the reference-feature cache ($DYDIT_CACHE, default ~/.cache/dydit-eval)" };
+        var inception = new InceptionOptions();
         var command = new Command("evaluate",
-            "Compute FID, sFID, Inception Score, precision and recall the way ADM's evaluator does, from features or statistics. " +
+            "Compute FID, sFID, Inception Score, precision and recall the way ADM's evaluator does, from image batches (with --inception), features or statistics. " +
             "A file holding both statistics and features uses the statistics for FID/sFID (as ADM does) and the features for P/R and IS. " +
             "A metric whose inputs are missing is reported as unavailable with the reason.")
         {
-            reference, sample, json, splitSize, distances, threads,
+            reference, sample, json, splitSize, distances, threads, noCache,
         };
+        inception.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(() =>
         {
             int split = parse.GetValue(splitSize);
             if (split <= 0) throw new UsageException("--split-size must be positive");
             var options = new EvaluationOptions(split, parse.GetValue(distances) == "float32" ? DistanceMode.Float32 : DistanceMode.Fp16);
-            return Run(parse.GetValue(reference)!, parse.GetValue(sample)!, parse.GetValue(json), options, parse.GetValue(threads));
+            return Run(parse.GetValue(reference)!, parse.GetValue(sample)!, parse.GetValue(json), options, parse.GetValue(threads),
+                parse.GetValue(inception.Weights), parse.GetValue(inception.Preprocess)!, parse.GetValue(inception.Batch), !parse.GetValue(noCache));
         }));
         return command;
     }
 
-    private static int Run(string referencePath, string samplePath, string? jsonPath, EvaluationOptions options, int threads)
+    private static int Run(string referencePath, string samplePath, string? jsonPath, EvaluationOptions options, int threads,
+        string? weights, string preprocess, int batch, bool useCache)
     {
         using var cpu = new CpuBackend(threads);
+        Func<string, Evaluation.Inception.ImageFeatures>? sampleFeatures = null, referenceFeatures = null;
+        if (weights != null)
+        {
+            sampleFeatures = InceptionOptions.Extractor(weights, cpu, InceptionOptions.Mode(preprocess), batch);
+            referenceFeatures = useCache ? InceptionOptions.Cached(sampleFeatures, weights, preprocess, Reference.FeatureCache.Default()) : sampleFeatures;
+        }
         Console.Error.WriteLine("computing/reading reference batch statistics...");
-        var reference = MetricInput.Load(referencePath, cpu);
+        var reference = MetricInput.Load(referencePath, cpu, referenceFeatures);
         Console.Error.WriteLine("computing/reading sample batch statistics...");
-        var sample = MetricInput.Load(samplePath, cpu);
+        var sample = MetricInput.Load(samplePath, cpu, sampleFeatures);
         EvaluationReport? report = null;
         Progress.Stepwise(steps =>
         {

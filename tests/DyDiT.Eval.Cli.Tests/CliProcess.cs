@@ -7,7 +7,10 @@ internal static class CliProcess
 {
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 
-    public static Result Run(params string[] args)
+    public static Result Run(params string[] args) => RunWith([], args);
+
+    /// <summary>Runs with extra environment variables (e.g. DYDIT_CACHE).</summary>
+    public static Result RunWith((string Name, string Value)[] environment, params string[] args)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "dydit-eval.dll");
         var psi = new ProcessStartInfo("dotnet", [dll, .. args])
@@ -16,6 +19,7 @@ internal static class CliProcess
             RedirectStandardError = true,
         };
         psi.Environment["NO_COLOR"] = "1";
+        foreach (var (name, value) in environment) psi.Environment[name] = value;
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();

@@ -1,0 +1,174 @@
+using System.IO.Compression;
+using System.Text.Json;
+using DyDiT.Eval.Engine.Backends.Cpu;
+using DyDiT.Eval.Engine.Formats;
+using DyDiT.Eval.Engine.Formats.Npy;
+using DyDiT.Eval.Evaluation.Metrics;
+using DyDiT.Eval.Tests.Common;
+using Xunit;
+
+namespace DyDiT.Eval.Cli.Tests;
+
+/// <summary>
+/// <c>dydit-eval features</c> and <c>evaluate</c> on image batches, end to end, with the fixture Inception weights
+/// (fixtures/inception, produced by pytorch-fid's network and torch-fidelity's TF1 resize). Tolerances from the fixture
+/// README: pool and spatial ≤ 1e-3, logits ≤ 3e-3 (absolute).
+/// </summary>
+public sealed class FeaturesTests : IDisposable
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("dydit-features-");
+    private readonly string _weights;
+
+    public FeaturesTests()
+    {
+        _weights = Path.Combine(_dir.FullName, "pt_inception_fixture.pth");
+        using var input = new GZipStream(File.OpenRead(Fixtures.Path("inception", "pt_inception_fixture_legacy.pth.gz")), CompressionMode.Decompress);
+        using var output = File.Create(_weights);
+        input.CopyTo(output);
+    }
+
+    public void Dispose() => _dir.Delete(recursive: true);
+
+    private static NpzArchive Io() => NpzArchive.Open(Fixtures.Path("inception", "inception_io.npz"));
+
+    private string Write(string name, params (string Array, DType DType, long[] Shape, byte[] Bytes)[] arrays)
+    {
+        var path = Path.Combine(_dir.FullName, name);
+        using var w = new NpzWriter(path);
+        foreach (var (array, dtype, shape, bytes) in arrays)
+        {
+            w.BeginArray(array, dtype, shape);
+            w.Write(bytes.AsSpan());
+            w.EndArray();
+        }
+        w.Complete();
+        return path;
+    }
+
+    private static (string, DType, long[], byte[]) As(string name, StoredTensor t) => (name, t.DType, t.Shape.ToArray(), t.ReadAllBytes());
+
+    private static (string, DType, long[], byte[]) Doubles(string name, double[] values, params long[] shape) =>
+        (name, DType.Float64, shape, System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
+
+    private static void AssertClose(float[] expected, float[] actual, double tolerance, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        double max = 0;
+        for (int i = 0; i < expected.Length; i++) max = Math.Max(max, Math.Abs((double)expected[i] - actual[i]));
+        Assert.True(max <= tolerance, $"{what}: max |Δ| = {max} > {tolerance}");
+    }
+
+    [Theory]
+    [InlineData("images_256", "adm", "adm256")]
+    [InlineData("images_256", "pytorch-fid", "ptfid256")]
+    [InlineData("images_299", "adm", "adm299")]
+    [InlineData("images_299", "pytorch-fid", "ptfid299")]
+    public void FeaturesMatchTheReferenceNetworkOnEveryPath(string images, string preprocess, string path)
+    {
+        string input;
+        using (var io = Io()) input = Write("images.npz", As("arr_0", io[images]));
+        string output = Path.Combine(_dir.FullName, "features.npz");
+        // batch 3 over 4 images: a full and a partial batch
+        var r = CliProcess.Run("features", "--images", input, "--inception", _weights, "-o", output, "--batch", "3", "--preprocess", preprocess);
+        Assert.True(r.ExitCode == 0, $"exit {r.ExitCode}: {r.Stderr}");
+        using var io2 = Io();
+        using var f = NpzArchive.Open(output);
+        Assert.Equal([4L, 2048], f["pool"].Shape);
+        Assert.Equal([4L, 2023], f["spatial"].Shape);
+        Assert.Equal([4L, 1008], f["logits"].Shape);
+        AssertClose(io2[$"{path}_pool"].ToFloat32(), f["pool"].ToFloat32(), 1e-3, "pool");
+        AssertClose(io2[$"{path}_spatial"].ToFloat32(), f["spatial"].ToFloat32(), 1e-3, "spatial");
+        AssertClose(io2[$"{path}_logits_unbiased"].ToFloat32(), f["logits"].ToFloat32(), 3e-3, "logits");
+    }
+
+    [Fact]
+    public void ImagesOfTheWrongShapeOrDtypeExitOneNamingThem()
+    {
+        var wrong = Write("gray.npz", ("arr_0", DType.UInt8, [2L, 8, 8], new byte[128]));
+        var r = CliProcess.Run("features", "--images", wrong, "--inception", _weights, "-o", Path.Combine(_dir.FullName, "x.npz"));
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("gray.npz", r.Stderr);
+        Assert.Contains("uint8 [2,8,8]", r.Stderr);
+
+        var floats = new float[2 * 4 * 4 * 3];
+        floats[5] = 300f;
+        var bad = Write("floats.npz", ("arr_0", DType.Float32, [2L, 4, 4, 3], System.Runtime.InteropServices.MemoryMarshal.AsBytes(floats.AsSpan()).ToArray()));
+        r = CliProcess.Run("features", "--images", bad, "--inception", _weights, "-o", Path.Combine(_dir.FullName, "y.npz"));
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("300", r.Stderr);
+        Assert.Contains("0..255", r.Stderr);
+        Assert.False(File.Exists(Path.Combine(_dir.FullName, "y.npz")));
+    }
+
+    /// <summary>
+    /// An ADM-style reference batch (images + stored statistics) against a sample image batch. Expected values are
+    /// computed from the fixture's reference-network features: FID/sFID from the stored statistics (not from the
+    /// reference images), IS from the sample logits, P/R from both image sets' pool features.
+    /// </summary>
+    [Fact]
+    public void EvaluateOnImageBatchesUsesStoredStatisticsAndCachesReferenceFeatures()
+    {
+        using var cpu = new CpuBackend();
+        string reference, sample;
+        FeatureStatistics Stats(float[] rows, int dim) => StatisticsAccumulator.Compute(rows, dim, cpu);
+        float[] admRefPool, adm256Pool, adm256Spatial, adm256Logits, storedPool, storedSpatial;
+        using (var io = Io())
+        {
+            admRefPool = io["adm299_pool"].ToFloat32();
+            adm256Pool = io["adm256_pool"].ToFloat32();
+            adm256Spatial = io["adm256_spatial"].ToFloat32();
+            adm256Logits = io["adm256_logits_unbiased"].ToFloat32();
+            // Stored statistics deliberately from another feature set, so that using them is visible.
+            storedPool = io["ptfid299_pool"].ToFloat32();
+            storedSpatial = io["ptfid299_spatial"].ToFloat32();
+            var sp = Stats(storedPool, 2048);
+            var ss = Stats(storedSpatial, 2023);
+            reference = Write("VIRTUAL_test_ref.npz", As("arr_0", io["images_299"]),
+                Doubles("mu", sp.Mu, 2048), Doubles("sigma", sp.Sigma, 2048, 2048),
+                Doubles("mu_s", ss.Mu, 2023), Doubles("sigma_s", ss.Sigma, 2023, 2023));
+            sample = Write("samples.npz", As("arr_0", io["images_256"]));
+        }
+        double fid = FrechetDistance.Compute(Stats(adm256Pool, 2048), Stats(storedPool, 2048), cpu).Distance;
+        double sfid = FrechetDistance.Compute(Stats(adm256Spatial, 2023), Stats(storedSpatial, 2023), cpu).Distance;
+        double inceptionScore = InceptionScore.FromLogits(adm256Logits, 1008).Score;
+        var pr = PrecisionRecall.Compute(admRefPool, adm256Pool, 2048, cpu);
+
+        var cache = Path.Combine(_dir.FullName, "cache");
+        JsonElement RunEvaluate(out string stderr)
+        {
+            var json = Path.Combine(_dir.FullName, $"m-{Guid.NewGuid():N}.json");
+            var r = CliProcess.RunWith([("DYDIT_CACHE", cache)], "evaluate", "--ref", reference, "--sample", sample,
+                "--inception", _weights, "--json", json);
+            Assert.True(r.ExitCode == 0, $"exit {r.ExitCode}: {r.Stderr}");
+            stderr = r.Stderr;
+            return JsonDocument.Parse(File.ReadAllText(json)).RootElement.Clone();
+        }
+        var first = RunEvaluate(out var err1);
+        // Features within 1e-3 of the reference network's: the metrics follow to ~1e-3 relative on 4 images.
+        Assert.Equal(fid, first.GetProperty("fid").GetDouble(), fid * 1e-2);
+        Assert.Equal(sfid, first.GetProperty("sfid").GetDouble(), sfid * 1e-2);
+        Assert.Equal(inceptionScore, first.GetProperty("inception_score").GetDouble(), inceptionScore * 1e-3);
+        Assert.Equal(pr.Precision, first.GetProperty("precision").GetDouble());
+        Assert.Equal(pr.Recall, first.GetProperty("recall").GetDouble());
+        Assert.Equal(4, first.GetProperty("n_ref").GetInt32());
+        Assert.Equal(4, first.GetProperty("n_sample").GetInt32());
+        Assert.DoesNotContain("using cached reference features", err1);
+        Assert.Single(Directory.GetFiles(Path.Combine(cache, "features"), "*.npz"));
+
+        var second = RunEvaluate(out var err2);
+        Assert.Contains("using cached reference features", err2);
+        foreach (var key in new[] { "fid", "sfid", "inception_score", "precision", "recall" })
+            Assert.Equal(first.GetProperty(key).GetDouble(), second.GetProperty(key).GetDouble());
+    }
+
+    [Fact]
+    public void EvaluateOnImagesWithoutInceptionSaysWhatIsNeeded()
+    {
+        string sample;
+        using (var io = Io()) sample = Write("samples.npz", As("arr_0", io["images_256"]));
+        var r = CliProcess.Run("evaluate", "--ref", sample, "--sample", sample);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("--inception", r.Stderr);
+        Assert.Contains("samples.npz", r.Stderr);
+    }
+}
