@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 using DyDiT.Eval.Engine.Backends.Cpu;
 using DyDiT.Eval.Engine.Formats;
 using DyDiT.Eval.Engine.Tensors;
@@ -9,8 +10,9 @@ namespace DyDiT.Eval.Bench;
 /// <summary>
 /// Throughput of the FID Inception v3 forward pass (images/s) on the CPU backend, with random weights of the right
 /// shapes (speed does not depend on the values as long as they stay finite and normal), and a per-layer breakdown of
-/// the convolutions (GFLOP/s of each distinct convolution shape at the same batch). No peer runs here (no torch on
-/// this machine); the figure to beat is pytorch's CPU forward on the same cores.
+/// the convolutions (GFLOP/s of each distinct convolution shape at the same batch). Peer: the same network in Debian's
+/// python3-torch (bench/peers/inception_torch.py: pytorch-fid's path, channels_last, same threads, same weights file),
+/// run back to back; median and best of the runs, as a ratio.
 /// </summary>
 internal static class InceptionBenchmark
 {
@@ -18,28 +20,78 @@ internal static class InceptionBenchmark
 
     public static int Run(int threads, int repeat, int batch, bool layers)
     {
-        Console.WriteLine($"FID Inception v3 forward, fp32, {threads} thread(s), batch {batch}, best of {repeat}; OpenBLAS core: {CpuBackend.BlasCore}");
-        using var cpu = new CpuBackend(threads);
-        var sw = Stopwatch.StartNew();
-        using var net = FidInceptionV3.FromStateDict(RandomWeights(), "random weights", cpu);
-        Console.WriteLine($"weights folded and packed in {sw.Elapsed.TotalSeconds:F2} s");
-
-        var rng = new Random(1);
-        var input = new float[(long)batch * 299 * 299 * 3];
-        for (int i = 0; i < input.Length; i++) input[i] = (float)(rng.NextDouble() * 2 - 1);
-        using var x = cpu.FromHost(input, batch, 299, 299, 3);
-        net.Forward(x).Dispose(); // warm-up
-        double best = double.MaxValue;
-        for (int r = 0; r < repeat; r++)
+        repeat = Math.Max(repeat, 5);
+        Console.WriteLine($"FID Inception v3, uint8 256×256 → 299 → network, fp32, {threads} thread(s), batch {batch}, {repeat} runs after a warm-up; " +
+                          $"OpenBLAS core: {CpuBackend.BlasCore}");
+        string? weights = FixtureWeights();
+        Console.WriteLine(weights != null
+            ? "weights: fixtures/inception/pt_inception_fixture_zip.pth (random values, the official layout), loaded by both sides"
+            : "weights: random (fixtures not found: set DYDIT_FIXTURES; the torch peer needs them and is skipped)");
+        try
         {
-            sw.Restart();
-            net.Forward(x).Dispose();
-            best = Math.Min(best, sw.Elapsed.TotalSeconds);
+            using var cpu = new CpuBackend(threads);
+            var sw = Stopwatch.StartNew();
+            using var net = weights != null ? FidInceptionV3.Load(weights, cpu) : FidInceptionV3.FromStateDict(RandomWeights(), "random weights", cpu);
+            Console.WriteLine($"weights folded and packed in {sw.Elapsed.TotalSeconds:F2} s");
+
+            var rng = new Random(1);
+            var images = new byte[(long)batch * 256 * 256 * 3];
+            rng.NextBytes(images);
+            var preprocess = new InceptionPreprocessing(PreprocessMode.Adm);
+            var input = new float[InceptionPreprocessing.OutputLength(batch)];
+            void Once()
+            {
+                preprocess.Apply(images, batch, 256, 256, input);
+                net.Run(input, batch);
+            }
+            Once(); // warm-up
+            var ours = new List<double>();
+            for (int r = 0; r < repeat; r++)
+            {
+                sw.Restart();
+                Once();
+                ours.Add(sw.Elapsed.TotalSeconds);
+            }
+
+            JsonElement? peer = weights == null ? null
+                : Peers.RunJson("inception_torch.py", ["inception", weights, batch.ToString(), repeat.ToString()], threads);
+            Console.WriteLine();
+            Console.WriteLine($"{"",-26} {"median img/s",13} {"best img/s",11}");
+            Console.WriteLine($"{"ours (ADM preprocessing)",-26} {batch / Median(ours),13:F2} {batch / ours.Min(),11:F2}");
+            if (peer is { } p)
+            {
+                var runs = p.GetProperty("runs").EnumerateArray().Select(e => e.GetDouble()).ToList();
+                Console.WriteLine($"{"torch " + p.GetProperty("torch").GetString() + " channels_last",-26} {batch / Median(runs),13:F2} {batch / runs.Min(),11:F2}");
+                Console.WriteLine($"{"ratio (ours / torch)",-26} {Median(runs) / Median(ours),12:F2}× {runs.Min() / ours.Min(),10:F2}×");
+            }
+            else if (weights != null)
+                Console.WriteLine("torch peer did not run (install it with: apt-get install -y python3-torch)");
+            if (layers) ConvBreakdown(cpu, batch, repeat);
         }
-        double ips = batch / best;
-        Console.WriteLine($"{ips:F2} images/s ({best:F3} s per batch, {ips * GmacPerImage * 2:F1} GFLOP/s effective)");
-        if (layers) ConvBreakdown(cpu, batch, repeat);
+        finally
+        {
+            if (weights != null) File.Delete(weights);
+        }
         return 0;
+    }
+
+    private static double Median(List<double> v)
+    {
+        var s = v.OrderBy(x => x).ToList();
+        return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
+    }
+
+    /// <summary>The fixture weights (gzip'd in shared/fixtures) decompressed to a temporary file, or null.</summary>
+    private static string? FixtureWeights()
+    {
+        string root = Environment.GetEnvironmentVariable("DYDIT_FIXTURES") ?? Path.Combine("..", "shared", "fixtures");
+        string gz = Path.Combine(root, "inception", "pt_inception_fixture_zip.pth.gz");
+        if (!File.Exists(gz)) return null;
+        string target = Path.Combine(Path.GetTempPath(), $"dydit-bench-inception-{Environment.ProcessId}.pth");
+        using var input = new System.IO.Compression.GZipStream(File.OpenRead(gz), System.IO.Compression.CompressionMode.Decompress);
+        using var output = File.Create(target);
+        input.CopyTo(output);
+        return target;
     }
 
     // Every convolution of the network: input side, Cin, Cout, KH, KW, stride, pad (h, w), how many times it occurs.

@@ -4,7 +4,7 @@ using DyDiT.Eval.Bench;
 //   DyDiT.Eval.Bench sgemm|fid|is|prc [--quick] [--threads N] [--repeat R]
 //   DyDiT.Eval.Bench inception [--threads N] [--repeat R] [--batch B] [--layers 1]
 string verb = args.Length > 0 ? args[0] : "sgemm";
-int threads = Environment.ProcessorCount, repeat = 5, batch = 32;
+int threads = Environment.ProcessorCount, repeat = 5, batch = 64;
 bool layers = false;
 bool quick = args.Contains("--quick");
 args = args.Where(a => a != "--quick").ToArray();
