@@ -9,37 +9,16 @@ namespace DyDiT.Eval.Evaluation.Inception;
 /// <c>out = fma(t_top, w0, t_bottom·w1)</c> along y. Bit-exact with the torch 1.13 CPU results in fixtures/resize;
 /// a PyTorch build that does not contract into FMA differs by about one float32 ulp. Layout NHWC.
 /// </summary>
-public sealed class HalfPixelBilinearResize
+public sealed class HalfPixelBilinearResize : BilinearResize
 {
-    private readonly SeparableBilinearResize<Kernel> _plan;
-
-    public HalfPixelBilinearResize(int inputHeight, int inputWidth, int outputHeight, int outputWidth) =>
-        _plan = new SeparableBilinearResize<Kernel>(inputHeight, inputWidth, outputHeight, outputWidth);
-
-    public int InputHeight => _plan.InputHeight;
-
-    public int InputWidth => _plan.InputWidth;
-
-    public int OutputHeight => _plan.OutputHeight;
-
-    public int OutputWidth => _plan.OutputWidth;
-
-    internal SeparableBilinearResize<Kernel> Plan => _plan;
-
-    /// <summary>Resizes <paramref name="count"/> images [H,W,C] (C order) into <paramref name="output"/> [count,outH,outW,C].</summary>
-    public void Resize(ReadOnlySpan<float> input, int count, int channels, Span<float> output) => _plan.Run(input, count, channels, output);
-
-    /// <summary>As the float overload with uint8 values converted to float32 exactly.</summary>
-    public void Resize(ReadOnlySpan<byte> input, int count, int channels, Span<float> output) => _plan.Run(input, count, channels, output);
+    public HalfPixelBilinearResize(int inputHeight, int inputWidth, int outputHeight, int outputWidth)
+        : base(new SeparableBilinearResize<Kernel>(inputHeight, inputWidth, outputHeight, outputWidth))
+    {
+    }
 
     /// <summary>One-shot resize of an NHWC batch [count,height,width,channels] to [count,outputHeight,outputWidth,channels].</summary>
-    public static float[] Resize(ReadOnlySpan<float> input, int count, int height, int width, int channels, int outputHeight, int outputWidth)
-    {
-        var resize = new HalfPixelBilinearResize(height, width, outputHeight, outputWidth);
-        var output = new float[resize._plan.OutputLength(count, channels)];
-        resize.Resize(input, count, channels, output);
-        return output;
-    }
+    public static float[] Resize(ReadOnlySpan<float> input, int count, int height, int width, int channels, int outputHeight, int outputWidth) =>
+        ResizeOnce(new HalfPixelBilinearResize(height, width, outputHeight, outputWidth), input, count, channels);
 
     internal readonly struct Kernel : IBilinearKernel
     {

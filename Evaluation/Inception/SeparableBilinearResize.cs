@@ -9,7 +9,7 @@ namespace DyDiT.Eval.Evaluation.Inception;
 /// rows it needs along x (each row once), then blends pairs of those rows along y. Because every output value
 /// is computed by the same float32 expression as the reference kernel, the split changes no bit.
 /// </summary>
-internal sealed class SeparableBilinearResize<TKernel> where TKernel : IBilinearKernel
+internal sealed class SeparableBilinearResize<TKernel> : IResizePlan where TKernel : IBilinearKernel
 {
     public SeparableBilinearResize(int inputHeight, int inputWidth, int outputHeight, int outputWidth)
     {

@@ -9,37 +9,16 @@ namespace DyDiT.Eval.Evaluation.Inception;
 /// multiply-add). Bit-exact with torch-fidelity's <c>interpolate_bilinear_2d_like_tensorflow1x</c> (fixtures/resize).
 /// Layout NHWC; an instance holds the taps for one (input, output) size and may be shared between threads.
 /// </summary>
-public sealed class Tf1BilinearResize
+public sealed class Tf1BilinearResize : BilinearResize
 {
-    private readonly SeparableBilinearResize<Kernel> _plan;
-
-    public Tf1BilinearResize(int inputHeight, int inputWidth, int outputHeight, int outputWidth) =>
-        _plan = new SeparableBilinearResize<Kernel>(inputHeight, inputWidth, outputHeight, outputWidth);
-
-    public int InputHeight => _plan.InputHeight;
-
-    public int InputWidth => _plan.InputWidth;
-
-    public int OutputHeight => _plan.OutputHeight;
-
-    public int OutputWidth => _plan.OutputWidth;
-
-    internal SeparableBilinearResize<Kernel> Plan => _plan;
-
-    /// <summary>Resizes <paramref name="count"/> images [H,W,C] (C order) into <paramref name="output"/> [count,outH,outW,C].</summary>
-    public void Resize(ReadOnlySpan<float> input, int count, int channels, Span<float> output) => _plan.Run(input, count, channels, output);
-
-    /// <summary>As the float overload; uint8 values are converted to float32 exactly (as ADM's <c>astype(np.float32)</c>).</summary>
-    public void Resize(ReadOnlySpan<byte> input, int count, int channels, Span<float> output) => _plan.Run(input, count, channels, output);
+    public Tf1BilinearResize(int inputHeight, int inputWidth, int outputHeight, int outputWidth)
+        : base(new SeparableBilinearResize<Kernel>(inputHeight, inputWidth, outputHeight, outputWidth))
+    {
+    }
 
     /// <summary>One-shot resize of an NHWC batch [count,height,width,channels] to [count,outputHeight,outputWidth,channels].</summary>
-    public static float[] Resize(ReadOnlySpan<float> input, int count, int height, int width, int channels, int outputHeight, int outputWidth)
-    {
-        var resize = new Tf1BilinearResize(height, width, outputHeight, outputWidth);
-        var output = new float[resize._plan.OutputLength(count, channels)];
-        resize.Resize(input, count, channels, output);
-        return output;
-    }
+    public static float[] Resize(ReadOnlySpan<float> input, int count, int height, int width, int channels, int outputHeight, int outputWidth) =>
+        ResizeOnce(new Tf1BilinearResize(height, width, outputHeight, outputWidth), input, count, channels);
 
     internal readonly struct Kernel : IBilinearKernel
     {
