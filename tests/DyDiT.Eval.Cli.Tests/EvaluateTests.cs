@@ -21,22 +21,10 @@ public sealed class EvaluateTests : IDisposable
 
     private static NpzArchive Fixture(string name) => NpzArchive.Open(Fixtures.Path("metrics", name + ".npz"));
 
-    private string Write(string name, params (string Array, DType DType, long[] Shape, byte[] Bytes)[] arrays)
-    {
-        var path = Path.Combine(_dir.FullName, name);
-        using var w = new NpzWriter(path);
-        foreach (var (array, dtype, shape, bytes) in arrays)
-        {
-            w.BeginArray(array, dtype, shape);
-            w.Write(bytes.AsSpan());
-            w.EndArray();
-        }
-        w.Complete();
-        return path;
-    }
+    private string Write(string name, params (string Array, DType DType, long[] Shape, byte[] Bytes)[] arrays) =>
+        NpzFiles.Write(_dir.FullName, name, arrays);
 
-    private static (string Array, DType DType, long[] Shape, byte[] Bytes) As(string name, StoredTensor t) =>
-        (name, t.DType, t.Shape.ToArray(), t.ReadAllBytes());
+    private static (string Array, DType DType, long[] Shape, byte[] Bytes) As(string name, StoredTensor t) => NpzFiles.As(name, t);
 
     private static (string Array, DType DType, long[] Shape, byte[] Bytes) Floats(string name, float[] values, params long[] shape) =>
         (name, DType.Float32, shape, System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray());

@@ -31,21 +31,10 @@ public sealed class FeaturesTests : IDisposable
 
     private static NpzArchive Io() => NpzArchive.Open(Fixtures.Path("inception", "inception_io.npz"));
 
-    private string Write(string name, params (string Array, DType DType, long[] Shape, byte[] Bytes)[] arrays)
-    {
-        var path = Path.Combine(_dir.FullName, name);
-        using var w = new NpzWriter(path);
-        foreach (var (array, dtype, shape, bytes) in arrays)
-        {
-            w.BeginArray(array, dtype, shape);
-            w.Write(bytes.AsSpan());
-            w.EndArray();
-        }
-        w.Complete();
-        return path;
-    }
+    private string Write(string name, params (string Array, DType DType, long[] Shape, byte[] Bytes)[] arrays) =>
+        NpzFiles.Write(_dir.FullName, name, arrays);
 
-    private static (string, DType, long[], byte[]) As(string name, StoredTensor t) => (name, t.DType, t.Shape.ToArray(), t.ReadAllBytes());
+    private static (string Array, DType DType, long[] Shape, byte[] Bytes) As(string name, StoredTensor t) => NpzFiles.As(name, t);
 
     private static (string, DType, long[], byte[]) Doubles(string name, double[] values, params long[] shape) =>
         (name, DType.Float64, shape, System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
