@@ -1,10 +1,11 @@
 """Peer for the FID Inception benchmark: the same network in PyTorch (Debian python3-torch), as pytorch-fid runs it.
 
-  inception WEIGHTS.pth BATCH REPEAT : loads pytorch-fid's state-dict layout from WEIGHTS (strict apart from the
-      absent num_batches_tracked buffers), feeds BATCH random uint8 256x256 images through pytorch-fid's path
-      (x/255, bilinear resize to 299, 2x-1, network) in its best CPU configuration (channels_last, inference mode,
-      torch.set_num_threads = OMP_NUM_THREADS), REPEAT timed runs after one warm-up; prints JSON with every run's
-      seconds.
+  inception WEIGHTS.pth BATCHES REPEAT : loads pytorch-fid's state-dict layout from WEIGHTS (strict apart from the
+      absent num_batches_tracked buffers); for each batch size in BATCHES (comma-separated) feeds that many random
+      uint8 256x256 images through pytorch-fid's path (x/255, bilinear resize to 299, 2x-1, network) in its best CPU
+      configuration (channels_last, inference mode, flush denormals, torch.set_num_threads = OMP_NUM_THREADS),
+      REPEAT timed runs after one warm-up; prints JSON {"runs": {batch: [seconds, ...]}}. Torch on 2 cores is fastest
+      at small batches (4-8), so the caller asks for those as well as its own batch.
 
 The network is written here from the architecture description (FID Inception v3: count_include_pad=False average
 pools in the A/C/E blocks, max pool in the last block's pool branch, BatchNorm eps 0.001, 1008 classes).
@@ -167,8 +168,9 @@ class FidInception(nn.Module):
 
 
 def main():
-    weights, batch, repeat = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    weights, batches, repeat = sys.argv[2], [int(b) for b in sys.argv[3].split(",")], int(sys.argv[4])
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    torch.set_flush_denormal(True)
     net = FidInception().eval()
     state = torch.load(weights, map_location="cpu")
     missing, unexpected = net.load_state_dict(state, strict=False)
@@ -176,15 +178,17 @@ def main():
         raise SystemExit(f"weights do not match: missing {missing}, unexpected {unexpected}")
     net = net.to(memory_format=torch.channels_last)
     gen = torch.Generator().manual_seed(1)
-    images = torch.randint(0, 256, (batch, 3, 256, 256), generator=gen, dtype=torch.uint8)
-    images = images.contiguous(memory_format=torch.channels_last)
-    runs = []
-    with torch.inference_mode():
-        net(images)
-        for _ in range(repeat):
-            t0 = time.perf_counter()
+    runs = {}
+    for batch in batches:
+        images = torch.randint(0, 256, (batch, 3, 256, 256), generator=gen, dtype=torch.uint8)
+        images = images.contiguous(memory_format=torch.channels_last)
+        runs[str(batch)] = []
+        with torch.inference_mode():
             net(images)
-            runs.append(time.perf_counter() - t0)
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                net(images)
+                runs[str(batch)].append(time.perf_counter() - t0)
     print(json.dumps({"runs": runs, "threads": torch.get_num_threads(), "torch": torch.__version__}))
 
 
