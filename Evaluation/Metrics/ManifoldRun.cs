@@ -12,7 +12,10 @@ namespace DyDiT.Eval.Evaluation.Metrics;
 /// </summary>
 internal sealed class ManifoldRun : IDisposable
 {
-    private const int MaxTile = 2048;
+    /// <summary>Largest tile edge: a 2048×2048 float32 GEMM output is 16 MB and runs near OpenBLAS's peak.</summary>
+    public const int DefaultTile = 2048;
+
+    private readonly int _maxTile;
 
     private readonly IBackend _backend;
     private readonly DistanceMode _mode;
@@ -25,8 +28,9 @@ internal sealed class ManifoldRun : IDisposable
     private string _phase = "";
     private Tensor? _aTile, _bTile, _sTile;
 
-    public ManifoldRun(IBackend backend, DistanceMode mode, int blockSize, IProgress<PrecisionRecallProgress>? progress, bool exactOnly, long totalPairs)
+    public ManifoldRun(IBackend backend, DistanceMode mode, int blockSize, IProgress<PrecisionRecallProgress>? progress, bool exactOnly, long totalPairs, int tile = DefaultTile)
     {
+        _maxTile = tile;
         _exactOnly = exactOnly;
         _backend = backend;
         _mode = mode;
@@ -45,9 +49,20 @@ internal sealed class ManifoldRun : IDisposable
     {
         _phase = call;
         var consumer = new RadiiConsumer(set.Count);
-        foreach (var rows in BlockRanges(set.Count))
-            foreach (var cols in BlockRanges(set.Count))
-                ProcessBlock(set, rows, set, cols, consumer, call);
+        var blocks = BlockRanges(set.Count).ToArray();
+        // Distances within one set: the float32 estimate of u·v serves (i, j) and (j, i) alike, so each pair of mirror
+        // blocks (and each pair of mirror tiles in a diagonal block) shares one GEMM; ADM's rounding order, which is not
+        // symmetric, is applied per orientation by the exact recomputation.
+        var infos = new DistanceBlockInfo?[blocks.Length, blocks.Length];
+        for (int bi = 0; bi < blocks.Length; bi++)
+            for (int bj = 0; bj < blocks.Length; bj++)
+            {
+                if (infos[bi, bj] != null) continue;
+                var info = ProcessBlock(set, blocks[bi], set, blocks[bj], consumer, call, mirror: bi <= bj, out bool mirrored);
+                infos[bi, bj] = info;
+                if (mirrored) infos[bj, bi] = info with { Rows = info.Cols, Cols = info.Rows };
+            }
+        foreach (var info in infos) _blocks.Add(info!);
         return consumer.Radii();
     }
 
@@ -58,7 +73,7 @@ internal sealed class ManifoldRun : IDisposable
         var consumer = new MembershipConsumer(radiiRef, radiiSample);
         foreach (var rows in BlockRanges(reference.Count))
             foreach (var cols in BlockRanges(sample.Count))
-                ProcessBlock(reference, rows, sample, cols, consumer, "evaluate_pr");
+                _blocks.Add(ProcessBlock(reference, rows, sample, cols, consumer, "evaluate_pr", mirror: false, out _));
         return (consumer.RefInside, consumer.SampleInside);
     }
 
@@ -67,32 +82,41 @@ internal sealed class ManifoldRun : IDisposable
         for (int start = 0; start < n; start += _blockSize) yield return (start, Math.Min(_blockSize, n - start));
     }
 
-    private static IEnumerable<(int Start, int Count)> TileRanges((int Start, int Count) block)
+    private IEnumerable<(int Start, int Count)> TileRanges((int Start, int Count) block)
     {
-        int tiles = (block.Count + MaxTile - 1) / MaxTile;
+        int tiles = (block.Count + _maxTile - 1) / _maxTile;
         int size = (block.Count + tiles - 1) / tiles;
         for (int s = 0; s < block.Count; s += size) yield return (block.Start + s, Math.Min(size, block.Count - s));
     }
 
-    private void ProcessBlock(FeatureSet a, (int Start, int Count) rows, FeatureSet b, (int Start, int Count) cols, DistanceConsumer consumer, string call)
+    /// <summary>
+    /// One ADM block. With <paramref name="mirror"/> (a = b), a fast block also covers its mirror block (cols × rows)
+    /// and says so through <paramref name="mirrored"/>; both then have the same precision (the overflow test is symmetric).
+    /// </summary>
+    private DistanceBlockInfo ProcessBlock(FeatureSet a, (int Start, int Count) rows, FeatureSet b, (int Start, int Count) cols,
+        DistanceConsumer consumer, string call, bool mirror, out bool mirrored)
     {
         long before = _donePairs;
+        mirrored = false;
         var first = _mode == DistanceMode.Fp16 ? DistancePrecision.Fp16 : DistancePrecision.Float32;
         var outcome = _mode == DistanceMode.Fp16 ? BlockPrecision.Fp16 : BlockPrecision.Float32;
         if (CannotOverflow(first, a, rows, b, cols))
-            Fast(first, a, rows, b, cols, consumer);
+        {
+            Fast(first, a, rows, b, cols, consumer, mirror);
+            mirrored = mirror;
+        }
         else if (!ExactBlock(first, a, rows, b, cols, consumer, stopOnOverflow: first == DistancePrecision.Fp16))
         {
             outcome = BlockPrecision.Float32Fallback;
             _donePairs = before;
             if (CannotOverflow(DistancePrecision.Float32, a, rows, b, cols))
-                Fast(DistancePrecision.Float32, a, rows, b, cols, consumer);
+                Fast(DistancePrecision.Float32, a, rows, b, cols, consumer, mirror: false);
             else
                 ExactBlock(DistancePrecision.Float32, a, rows, b, cols, consumer, stopOnOverflow: false);
         }
-        _donePairs = before + (long)rows.Count * cols.Count;
-        _blocks.Add(new DistanceBlockInfo(call, rows.Count, cols.Count, outcome));
+        _donePairs = before + (long)rows.Count * cols.Count * (mirrored && rows != cols ? 2 : 1);
         Report();
+        return new DistanceBlockInfo(call, rows.Count, cols.Count, outcome);
     }
 
     private void Report() => _progress?.Report(new PrecisionRecallProgress(_phase, _donePairs, _totalPairs));
@@ -123,16 +147,19 @@ internal sealed class ManifoldRun : IDisposable
 
     // ---------------------------------------------------------------- fast blocks
 
-    private void Fast(DistancePrecision p, FeatureSet a, (int Start, int Count) rows, FeatureSet b, (int Start, int Count) cols, DistanceConsumer consumer)
+    private void Fast(DistancePrecision p, FeatureSet a, (int Start, int Count) rows, FeatureSet b, (int Start, int Count) cols,
+        DistanceConsumer consumer, bool mirror)
     {
+        bool diagonal = mirror && rows == cols;
         int dim = a.Dim;
         EnsureTiles(dim);
         var (normsA, lengthsA) = a.For(p);
         var (normsB, lengthsB) = b.For(p);
-        var aHost = new float[MaxTile * dim];
-        var bHost = new float[MaxTile * dim];
-        var sHost = new float[MaxTile * MaxTile];
-        var half = new Half[Math.Min(MaxTile * dim, 1 << 16)];
+        var aHost = new float[_maxTile * dim];
+        var bHost = new float[_maxTile * dim];
+        var sHost = new float[_maxTile * _maxTile];
+        var tHost = mirror ? new float[_maxTile * _maxTile] : [];
+        var half = new Half[Math.Min(_maxTile * dim, 1 << 16)];
         double unit = DistanceArithmetic.UnitRoundoff(p);
         // |sgemm − exact dot| ≤ γ_K · Σ|u_k v_k| ≤ γ_K · ‖u‖‖v‖, γ_K = K·2^-24 / (1 − K·2^-24), any summation order.
         double gammaK = dim * Math.ScaleB(1.0, -24) / (1 - dim * Math.ScaleB(1.0, -24));
@@ -144,6 +171,7 @@ internal sealed class ManifoldRun : IDisposable
             _backend.Upload(aHost, _aTile!);
             foreach (var ct in TileRanges(cols))
             {
+                if (diagonal && ct.Start < rt.Start) continue; // covered as the mirror of (ct, rt)
                 DistanceArithmetic.RoundFeatures(p, b.Data.Span.Slice(ct.Start * dim, ct.Count * dim), bHost.AsSpan(0, ct.Count * dim), half);
                 _backend.Upload(bHost, _bTile!);
                 // s (rt.Count, ct.Count) = A_tile (rt.Count, dim) · B_tile (ct.Count, dim)ᵀ
@@ -160,9 +188,41 @@ internal sealed class ManifoldRun : IDisposable
                     return buf;
                 }, _ => { });
                 _donePairs += (long)rt.Count * ct.Count;
+                if (mirror && !(diagonal && ct.Start == rt.Start))
+                {
+                    // The mirror tile: rows ct, columns rt, estimates sᵀ (the exact dot product is symmetric).
+                    Transpose(sHost, rt.Count, ct.Count, tHost);
+                    var mirrorTile = new TileView(p, dim, ct.Start, ct.Count, rt.Start, rt.Count, bHost, aHost, normsB, normsA, this);
+                    Parallel.For(0, ct.Count, () => (new float[rt.Count], new float[rt.Count]), (r, _, buf) =>
+                    {
+                        int gi = ct.Start + r;
+                        EstimateRow(bounds, normsB[gi], lengthsB[gi], tHost.AsSpan(r * rt.Count, rt.Count),
+                            normsA.AsSpan(rt.Start, rt.Count), lengthsA.AsSpan(rt.Start, rt.Count), buf.Item1, buf.Item2);
+                        consumer.FastRow(mirrorTile, r, buf.Item1, buf.Item2);
+                        return buf;
+                    }, _ => { });
+                    _donePairs += (long)rt.Count * ct.Count;
+                }
                 Report();
             }
         }
+    }
+
+    // t (cols, rows) = sᵀ for s (rows, cols), in 64×64 blocks
+    private static void Transpose(float[] s, int rows, int cols, float[] t)
+    {
+        const int B = 64;
+        Parallel.For(0, (rows + B - 1) / B, bi =>
+        {
+            int r0 = bi * B, r1 = Math.Min(rows, r0 + B);
+            for (int c0 = 0; c0 < cols; c0 += B)
+            {
+                int c1 = Math.Min(cols, c0 + B);
+                for (int r = r0; r < r1; r++)
+                    for (int c = c0; c < c1; c++)
+                        t[c * rows + r] = s[r * cols + c];
+            }
+        });
     }
 
     private readonly record struct BoundConstants(float Gamma, float Unit);
@@ -226,12 +286,12 @@ internal sealed class ManifoldRun : IDisposable
         int dim = a.Dim;
         var (normsA, _) = a.For(p);
         var (normsB, _) = b.For(p);
-        var aHost = new float[MaxTile * dim];
-        var bHost = new float[MaxTile * dim];
-        var aWide = new double[MaxTile * dim];
-        var bWide = new double[MaxTile * dim];
-        var dots = new double[MaxTile * MaxTile];
-        var half = new Half[Math.Min(MaxTile * dim, 1 << 16)];
+        var aHost = new float[_maxTile * dim];
+        var bHost = new float[_maxTile * dim];
+        var aWide = new double[_maxTile * dim];
+        var bWide = new double[_maxTile * dim];
+        var dots = new double[_maxTile * _maxTile];
+        var half = new Half[Math.Min(_maxTile * dim, 1 << 16)];
         consumer.BeginExactBlock(rows, cols);
         foreach (var rt in TileRanges(rows))
         {
@@ -271,9 +331,9 @@ internal sealed class ManifoldRun : IDisposable
     {
         if (_aTile != null && _aTile.Dim(1) == dim) return;
         DisposeTiles();
-        _aTile = _backend.Zeros(MaxTile, dim);
-        _bTile = _backend.Zeros(MaxTile, dim);
-        _sTile = _backend.Zeros(MaxTile, MaxTile);
+        _aTile = _backend.Zeros(_maxTile, dim);
+        _bTile = _backend.Zeros(_maxTile, dim);
+        _sTile = _backend.Zeros(_maxTile, _maxTile);
     }
 
     private void DisposeTiles()

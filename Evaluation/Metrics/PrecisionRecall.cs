@@ -51,11 +51,11 @@ public static class PrecisionRecall
     /// </summary>
     public static PrecisionRecallResult Compute(ReadOnlyMemory<float> reference, ReadOnlyMemory<float> sample, int dim, IBackend backend,
         DistanceMode mode = DistanceMode.Fp16, int blockSize = DefaultBlockSize, IProgress<PrecisionRecallProgress>? progress = null) =>
-        Compute(reference, sample, dim, backend, mode, blockSize, progress, exactOnly: false);
+        Compute(reference, sample, dim, backend, mode, blockSize, progress, exactOnly: false, ManifoldRun.DefaultTile);
 
     /// <summary>As above; <paramref name="exactOnly"/> evaluates every distance exactly (the slow path the fast one must equal).</summary>
     internal static PrecisionRecallResult Compute(ReadOnlyMemory<float> reference, ReadOnlyMemory<float> sample, int dim, IBackend backend,
-        DistanceMode mode, int blockSize, IProgress<PrecisionRecallProgress>? progress, bool exactOnly)
+        DistanceMode mode, int blockSize, IProgress<PrecisionRecallProgress>? progress, bool exactOnly, int tile)
     {
         ArgumentNullException.ThrowIfNull(backend);
         if (dim <= 0) throw new ArgumentOutOfRangeException(nameof(dim), dim, "feature dimension must be positive");
@@ -64,7 +64,7 @@ public static class PrecisionRecall
         var sampleSet = new FeatureSet("sample", sample, dim);
 
         using var run = new ManifoldRun(backend, mode, blockSize, progress, exactOnly,
-            (long)refSet.Count * refSet.Count + (long)sampleSet.Count * sampleSet.Count + (long)refSet.Count * sampleSet.Count);
+            (long)refSet.Count * refSet.Count + (long)sampleSet.Count * sampleSet.Count + (long)refSet.Count * sampleSet.Count, tile);
         float[] radiiRef = run.Radii(refSet, "manifold_radii(ref)");
         float[] radiiSample = run.Radii(sampleSet, "manifold_radii(sample)");
         var (refInside, sampleInside) = run.Membership(refSet, radiiRef, sampleSet, radiiSample);

@@ -95,11 +95,13 @@ public sealed class PrecisionRecallTests : IDisposable
     /// exact path gives. Quantised features make many distances tie or sit on fp16 rounding boundaries.
     /// </summary>
     [Theory]
-    [InlineData(DistanceMode.Fp16, 0.25f, 300, 260, 96, 128)]
-    [InlineData(DistanceMode.Fp16, 1f / 1024, 700, 900, 200, 512)]
-    [InlineData(DistanceMode.Float32, 0.25f, 300, 260, 96, 128)]
-    [InlineData(DistanceMode.Float32, 0f, 500, 450, 64, 200)]
-    public void FastPathEqualsExactPath(DistanceMode mode, float quantum, int nRef, int nSample, int dim, int blockSize)
+    [InlineData(DistanceMode.Fp16, 0.25f, 300, 260, 96, 128, 2048)]
+    [InlineData(DistanceMode.Fp16, 0.25f, 300, 260, 96, 128, 40)]
+    [InlineData(DistanceMode.Fp16, 1f / 1024, 700, 900, 200, 512, 2048)]
+    [InlineData(DistanceMode.Fp16, 1f / 1024, 700, 900, 200, 512, 100)]
+    [InlineData(DistanceMode.Float32, 0.25f, 300, 260, 96, 128, 2048)]
+    [InlineData(DistanceMode.Float32, 0f, 500, 450, 64, 200, 64)]
+    public void FastPathEqualsExactPath(DistanceMode mode, float quantum, int nRef, int nSample, int dim, int blockSize, int tile)
     {
         var rng = new Random(1234 + dim);
         float[] Features(int n, float shift)
@@ -114,8 +116,9 @@ public sealed class PrecisionRecallTests : IDisposable
         }
         var reference = Features(nRef, 0);
         var sample = Features(nSample, 0.1f);
-        var fast = PrecisionRecall.Compute(reference, sample, dim, _cpu, mode, blockSize, null, exactOnly: false);
-        var exact = PrecisionRecall.Compute(reference, sample, dim, _cpu, mode, blockSize, null, exactOnly: true);
+        // Small tiles split each block into several tiles, exercising mirrored tiles inside diagonal blocks.
+        var fast = PrecisionRecall.Compute(reference, sample, dim, _cpu, mode, blockSize, null, exactOnly: false, tile);
+        var exact = PrecisionRecall.Compute(reference, sample, dim, _cpu, mode, blockSize, null, exactOnly: true, 2048);
         Assert.Equal(exact.RadiiReference, fast.RadiiReference);
         Assert.Equal(exact.RadiiSample, fast.RadiiSample);
         Assert.Equal(exact.Precision, fast.Precision);
