@@ -31,10 +31,15 @@ public static class FrechetDistance
         var deadReference = reference.DeadUnits();
         bool eps = deadSample.Any(a => deadReference.Any(b => b != a));
 
-        var s1 = (double[])sample.Sigma.Clone();
-        var s2 = (double[])reference.Sigma.Clone();
+        // The covariances are only read below; copies are needed just for ADM's εI retry.
+        var s1 = sample.Sigma;
+        var s2 = reference.Sigma;
         if (eps)
+        {
+            s1 = (double[])s1.Clone();
+            s2 = (double[])s2.Clone();
             for (int i = 0; i < d; i++) { s1[i * d + i] += Epsilon; s2[i * d + i] += Epsilon; }
+        }
 
         double traceSqrt = TraceSqrtProduct(s1, s2, d, backend);
         double meanTerm = MeanTerm(sample, reference);
@@ -42,7 +47,7 @@ public static class FrechetDistance
         return new FrechetResult(distance, meanTerm, traceSqrt, eps, eps ? EpsilonWarning : null);
     }
 
-    /// <summary>Tr √(Σ₁Σ₂) for symmetric positive semi-definite Σ₁, Σ₂ (row-major d×d). Σ₁ may be overwritten.</summary>
+    /// <summary>Tr √(Σ₁Σ₂) for symmetric positive semi-definite Σ₁, Σ₂ (row-major d×d); neither is modified.</summary>
     public static double TraceSqrtProduct(double[] s1, double[] s2, int d, IBackend backend)
     {
         var factor = (double[])s1.Clone();
