@@ -57,7 +57,7 @@ internal static class EvaluateCommand
         string? weights, string preprocess, int batch, bool useCache)
     {
         using var cpu = new CpuBackend(threads);
-        Func<string, Evaluation.Inception.ImageFeatures>? sampleFeatures = null, referenceFeatures = null;
+        Func<string, Evaluation.Inception.InceptionFeatures>? sampleFeatures = null, referenceFeatures = null;
         if (weights != null)
         {
             sampleFeatures = InceptionOptions.Extractor(weights, cpu, InceptionOptions.Mode(preprocess), batch);

@@ -36,7 +36,7 @@ internal sealed class InceptionOptions
     public static PreprocessMode Mode(string name) => name == "pytorch-fid" ? PreprocessMode.PytorchFid : PreprocessMode.Adm;
 
     /// <summary>Loads the network (exit 1 naming the file/key on bad weights) and returns a features function with a progress bar.</summary>
-    public static Func<string, ImageFeatures> Extractor(string weightsPath, IBackend backend, PreprocessMode mode, int batch)
+    public static Func<string, InceptionFeatures> Extractor(string weightsPath, IBackend backend, PreprocessMode mode, int batch)
     {
         if (!File.Exists(weightsPath)) throw new FileNotFoundException($"{weightsPath}: Inception weights not found", weightsPath);
         if (batch <= 0) throw new UsageException("--batch must be positive");
@@ -46,7 +46,7 @@ internal sealed class InceptionOptions
             network ??= FidInceptionV3.Load(weightsPath, backend);
             int count;
             using (var npz = Engine.Formats.Npy.NpzArchive.Open(imagesPath)) count = FeatureExtractor.Images(npz).Count;
-            ImageFeatures? result = null;
+            InceptionFeatures? result = null;
             Progress.Items($"Inception features of {Path.GetFileName(imagesPath)}", count, "img",
                 report => result = FeatureExtractor.Extract(imagesPath, network, mode, batch, new IntReporter(report)));
             return result!;
@@ -57,7 +57,7 @@ internal sealed class InceptionOptions
     /// Wraps <paramref name="extract"/> with the reference-feature cache: the features of a reference batch are computed
     /// once per (reference file, weights file, preprocessing) and read back afterwards.
     /// </summary>
-    public static Func<string, ImageFeatures> Cached(Func<string, ImageFeatures> extract, string weightsPath, string preprocess, Reference.FeatureCache cache) =>
+    public static Func<string, InceptionFeatures> Cached(Func<string, InceptionFeatures> extract, string weightsPath, string preprocess, Reference.FeatureCache cache) =>
         imagesPath =>
         {
             Console.Error.WriteLine($"hashing {Path.GetFileName(imagesPath)} and the weights for the reference-feature cache...");
@@ -72,11 +72,11 @@ internal sealed class InceptionOptions
             return features;
         };
 
-    private static ImageFeatures Load(string path)
+    private static InceptionFeatures Load(string path)
     {
         using var npz = Engine.Formats.Npy.NpzArchive.Open(path);
         var pool = npz["pool"].ToFloat32();
-        return new ImageFeatures(pool.Length / FidInceptionV3.PoolFeatures, pool, npz["spatial"].ToFloat32(), npz["logits"].ToFloat32());
+        return new InceptionFeatures(pool.Length / FidInceptionV3.PoolFeatures, pool, npz["spatial"].ToFloat32(), npz["logits"].ToFloat32());
     }
 
     private sealed class IntReporter(IProgress<long> inner) : IProgress<int>

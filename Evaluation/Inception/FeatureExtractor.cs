@@ -5,7 +5,7 @@ using DyDiT.Eval.Engine.Formats.Npy;
 namespace DyDiT.Eval.Evaluation.Inception;
 
 /// <summary>Inception features of N images, C order: pool [N,2048], spatial [N,2023], logits [N,1008] (no fc bias).</summary>
-public sealed record ImageFeatures(int Count, float[] Pool, float[] Spatial, float[] Logits)
+public sealed record InceptionFeatures(int Count, float[] Pool, float[] Spatial, float[] Logits)
 {
     /// <summary>Writes the features file of DESIGN.md (<c>pool</c>, <c>spatial</c>, <c>logits</c>), atomically.</summary>
     public void Save(string path)
@@ -41,7 +41,7 @@ public static class FeatureExtractor
         return (a, (int)a.Shape[0], (int)a.Shape[1], (int)a.Shape[2]);
     }
 
-    public static ImageFeatures Extract(string path, FidInceptionV3 network, PreprocessMode mode, int batchSize = DefaultBatchSize,
+    public static InceptionFeatures Extract(string path, FidInceptionV3 network, PreprocessMode mode, int batchSize = DefaultBatchSize,
         IProgress<int>? imagesDone = null, CancellationToken cancel = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
@@ -76,7 +76,7 @@ public static class FeatureExtractor
             done += n;
             imagesDone?.Report(done);
         }
-        return new ImageFeatures(count, pool, spatial, logits);
+        return new InceptionFeatures(count, pool, spatial, logits);
     }
 
     // Float images: widened to float32 and checked to lie in 0..255 (ADM feeds them to the graph as they are).

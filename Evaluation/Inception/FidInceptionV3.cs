@@ -456,5 +456,3 @@ public sealed record InceptionOutputs(Tensor Pool, Tensor Spatial, Tensor Logits
     }
 }
 
-/// <summary>The network's outputs as host arrays, C order: pool (N·2048), spatial (N·2023), logits (N·1008).</summary>
-public sealed record InceptionFeatures(int Count, float[] Pool, float[] Spatial, float[] Logits);

@@ -42,7 +42,7 @@ public sealed class MetricInput
     /// batches (images and <c>mu</c>/<c>sigma</c>) the stored statistics are used for FID/sFID and the images' features
     /// for precision/recall, as ADM does.
     /// </summary>
-    public static MetricInput Load(string path, IBackend backend, Func<string, Inception.ImageFeatures>? imageFeatures = null)
+    public static MetricInput Load(string path, IBackend backend, Func<string, Inception.InceptionFeatures>? imageFeatures = null)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found", path);
         using var npz = NpzArchive.Open(path);

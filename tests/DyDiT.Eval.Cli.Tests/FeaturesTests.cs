@@ -71,6 +71,27 @@ public sealed class FeaturesTests : IDisposable
     }
 
     [Fact]
+    public void ForwardRunsTheNetworkOnRecordedInputs()
+    {
+        string input;
+        using (var io = Io())
+        {
+            // ADM's network input for images_299: (x − 128) / 128, no resize at 299.
+            var x = io["images_299"].ToFloat32();
+            for (int i = 0; i < x.Length; i++) x[i] = (x[i] - 128f) / 128f;
+            input = Write("x.npz", ("x", DType.Float32, [4L, 299, 299, 3], System.Runtime.InteropServices.MemoryMarshal.AsBytes(x.AsSpan()).ToArray()));
+        }
+        string output = Path.Combine(_dir.FullName, "out.npz");
+        var r = CliProcess.Run("forward", "--net", "inception", "--checkpoint", _weights, "--inputs", input, "-o", output);
+        Assert.True(r.ExitCode == 0, $"exit {r.ExitCode}: {r.Stderr}");
+        using var io2 = Io();
+        using var f = NpzArchive.Open(output);
+        AssertClose(io2["adm299_pool"].ToFloat32(), f["pool"].ToFloat32(), 1e-3, "pool");
+        AssertClose(io2["adm299_spatial"].ToFloat32(), f["spatial"].ToFloat32(), 1e-3, "spatial");
+        AssertClose(io2["adm299_logits_unbiased"].ToFloat32(), f["logits"].ToFloat32(), 3e-3, "logits");
+    }
+
+    [Fact]
     public void ImagesOfTheWrongShapeOrDtypeExitOneNamingThem()
     {
         var wrong = Write("gray.npz", ("arr_0", DType.UInt8, [2L, 8, 8], new byte[128]));
