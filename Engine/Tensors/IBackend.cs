@@ -137,6 +137,25 @@ public interface IBackend : IDisposable
 
     /// <summary>Concatenates (N, H, W, C_i) tensors along the last dimension into destination (N, H, W, ΣC_i).</summary>
     void ConcatChannels(IReadOnlyList<Tensor> parts, Tensor destination);
+
+    // ---- VAE decoder ----
+
+    /// <summary>
+    /// Group normalisation (torch.nn.GroupNorm) over channels-last x (N, …, C): the C channels form
+    /// <paramref name="groups"/> groups of C / groups consecutive channels; each (sample, group) is normalised over
+    /// all its values with the biased variance and <paramref name="eps"/>, then scaled by weight (C) and shifted by
+    /// bias (C) when given. In place allowed.
+    /// </summary>
+    void GroupNorm(Tensor x, int groups, float eps, Tensor? weight, Tensor? bias, Tensor destination);
+
+    /// <summary>Nearest-neighbour 2× upsampling: x (N, H, W, C) → destination (N, 2H, 2W, C), y[n, i, j] = x[n, i / 2, j / 2].</summary>
+    void UpsampleNearest2x(Tensor x, Tensor destination);
+
+    /// <summary>
+    /// Swaps the last two dimensions: x (…, R, C) → destination (…, C, R). With reshaped views this converts
+    /// NCHW (N, C, H·W) to NHWC (N, H·W, C) and back.
+    /// </summary>
+    void TransposeLastTwo(Tensor x, Tensor destination);
 }
 
 /// <summary>Stride and zero padding of a 2-D convolution (the kernel size comes from the packed weight).</summary>

@@ -35,7 +35,7 @@ public sealed unsafe partial class CpuBackend
         });
     }
 
-    // silu(x) = x · sigmoid(x)
+    // silu(x) = x · sigmoid(x); sigmoid goes to a scratch buffer so that x survives when destination is x (in place)
     public void Silu(Tensor x, Tensor destination)
     {
         SameShape(x, destination);
@@ -43,9 +43,9 @@ public sealed unsafe partial class CpuBackend
         ForChunks(x.Length, (start, count) =>
         {
             var src = Span(px, start, count);
-            var dst = Span(pd, start, count);
-            TensorPrimitives.Sigmoid(src, dst);
-            TensorPrimitives.Multiply(src, dst, dst);
+            var sigmoid = count <= 4096 ? stackalloc float[count] : new float[count];
+            TensorPrimitives.Sigmoid(src, sigmoid);
+            TensorPrimitives.Multiply(src, sigmoid, Span(pd, start, count));
         });
     }
 
