@@ -24,6 +24,8 @@ public static class SamplingSteps
         CheckLength(logVariance.Length, x.Length, nameof(logVariance));
         CheckLength(predXStart.Length, x.Length, nameof(predXStart));
 
+        if (schedule.NumTimesteps < 2)
+            throw new ArgumentException("a one-step chain has no clipped posterior log-variance (DiT's sampler fails on it too)", nameof(schedule));
         float minLog = (float)schedule.PosteriorLogVarianceClipped[t];
         float maxLog = (float)schedule.LogBetas[t];
         float recip = (float)schedule.SqrtRecipAlphasCumprod[t];
