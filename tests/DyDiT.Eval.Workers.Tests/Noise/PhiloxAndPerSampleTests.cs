@@ -135,16 +135,41 @@ public sealed class PhiloxAndPerSampleTests
     }
 
     /// <summary>
-    /// The per-sample stream is part of a run's contract (resumed or re-leased shards must regenerate the same
-    /// bytes), so its first values are pinned here; they were produced by this implementation, not by an oracle.
+    /// The per-sample stream is part of a run's contract (resumed or re-leased shards must regenerate the same bytes).
+    /// Checked against an independent rendering of the documented construction: Philox4x32-10 (its known answers are
+    /// tested above) with counter (block, step, sample, stream·2²⁴), two 53-bit uniforms per block, Box-Muller in
+    /// float64 with the C library's log/sin/cos (ours are IEEE-only; they may differ by an ulp in float64, which after
+    /// rounding to float32 allows at most one float32 ulp), and labels by rejection on 64-bit words.
     /// </summary>
-    [Fact]
-    public void PerSampleStreamIsPinned()
+    [Theory]
+    [InlineData(0UL, 0L, PerSampleNoise.Stream.InitialLatent, 0)]
+    [InlineData(1234567UL, 49_999L, PerSampleNoise.Stream.Step, 249)]
+    [InlineData(0xDEADBEEF_0000_0001UL, (1L << 40) + 3, PerSampleNoise.Stream.StepGuidanceCopy, 7)]
+    public void PerSampleStreamFollowsItsDocumentedConstruction(ulong seed, long sample, PerSampleNoise.Stream stream, int step)
     {
-        var noise = new PerSampleNoise(0);
-        var v = new float[4];
-        noise.Normals(0, PerSampleNoise.Stream.InitialLatent, 0, v);
-        Assert.Equal("bdb949f0,bf80a829,bf6c805b,c020d43c", string.Join(",", v.Select(x => BitConverter.SingleToUInt32Bits(x).ToString("x8"))));
-        Assert.Equal(147L, noise.Label(0, 1000));
+        var ours = new float[9];
+        new PerSampleNoise(seed).Normals(sample, stream, step, ours);
+        for (int i = 0; i < ours.Length; i += 2)
+        {
+            uint w0 = (uint)(i / 2), w1 = (uint)step, w2 = (uint)sample, w3 = ((uint)stream << 24) | (uint)(sample >> 32);
+            Philox4x32.Block(ref w0, ref w1, ref w2, ref w3, (uint)seed, (uint)(seed >> 32));
+            double u1 = ((((ulong)w0 << 32) | w1) >> 11) / 9007199254740992.0;
+            double u2 = ((((ulong)w2 << 32) | w3) >> 11) / 9007199254740992.0;
+            double r = Math.Sqrt(-2 * Math.Log(1 - u1));
+            float cos = (float)(r * Math.Cos(2 * Math.PI * u2)), sin = (float)(r * Math.Sin(2 * Math.PI * u2));
+            Assert.True(WithinOneUlp(cos, ours[i]), $"normal {i}: {ours[i]} vs {cos}");
+            if (i + 1 < ours.Length) Assert.True(WithinOneUlp(sin, ours[i + 1]), $"normal {i + 1}: {ours[i + 1]} vs {sin}");
+        }
+
+        // Label: first 64-bit word of the label stream below the largest multiple of 1000, modulo 1000.
+        uint c0 = 0, c1 = 0, c2 = (uint)sample, c3 = ((uint)PerSampleNoise.Stream.Label << 24) | (uint)(sample >> 32);
+        Philox4x32.Block(ref c0, ref c1, ref c2, ref c3, (uint)seed, (uint)(seed >> 32));
+        ulong a = ((ulong)c0 << 32) | c1, b = ((ulong)c2 << 32) | c3;
+        ulong limit = ulong.MaxValue / 1000 * 1000 - 1;
+        Assert.True(a <= limit || b <= limit, "both words rejected: pick another case");
+        Assert.Equal((long)((a <= limit ? a : b) % 1000), new PerSampleNoise(seed).Label(sample, 1000));
     }
+
+    private static bool WithinOneUlp(float expected, float actual) =>
+        expected == actual || MathF.BitIncrement(expected) == actual || MathF.BitDecrement(expected) == actual;
 }
