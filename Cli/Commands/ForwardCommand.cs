@@ -3,39 +3,56 @@ using DyDiT.Eval.Engine.Backends.Cpu;
 using DyDiT.Eval.Engine.Formats;
 using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Evaluation.Inception;
+using DyDiT.Eval.Workers.Networks.Vae;
 
 namespace DyDiT.Eval.Cli.Commands;
 
 /// <summary>
-/// <c>dydit-eval forward --net NET --checkpoint K --inputs IN.npz -o OUT.npz</c>: one network call on recorded
+/// <c>dydit-eval forward --net vae|inception --checkpoint K [--config C] --inputs IN.npz -o OUT.npz</c>: one network call on recorded
 /// inputs, for parity checks and for checking that a checkpoint loads and behaves before a long run.
 /// </summary>
 internal static class ForwardCommand
 {
     public static Command Create()
     {
-        var net = new Option<string>("--net") { Description = "Network: inception (the FID Inception v3)", Required = true };
-        net.AcceptOnlyFromAmong("inception");
-        var checkpoint = new Option<string>("--checkpoint") { Description = "Weights file (inception: pt_inception-2015-12-05-6726825d.pth)", Required = true };
-        var inputs = new Option<string>("--inputs")
+        var net = new Option<string>("--net") { Description = "Network: vae (sd-vae decoder) or inception (the FID Inception v3)", Required = true };
+        net.AcceptOnlyFromAmong("vae", "inception");
+        var checkpoint = new Option<string>("--checkpoint")
         {
-            Description = "inception: .npz with 'x' float32 [N,299,299,3] (preprocessed network input) or 'arr_0' uint8 images [N,H,W,3] (preprocessed with --preprocess)",
+            Description = "vae: the diffusers folder (config.json + diffusion_pytorch_model.safetensors or .bin), or a weights file with --config; " +
+                          "inception: pt_inception-2015-12-05-6726825d.pth",
             Required = true,
         };
-        var output = new Option<string>("--output", "-o") { Description = "Output .npz (inception: pool, spatial, logits)", Required = true };
+        var config = new Option<string?>("--config") { Description = "vae: a diffusers config.json, when --checkpoint is a weights file" };
+        var inputs = new Option<string>("--inputs")
+        {
+            Description = "vae: .npz with 'z' float32 [N,4,h,w] in DiT latent space (divided by 0.18215 here, as the samplers do); " +
+                          "inception: 'x' float32 [N,299,299,3] (preprocessed network input) or 'arr_0' uint8 images [N,H,W,3] (preprocessed with --preprocess)",
+            Required = true,
+        };
+        var output = new Option<string>("--output", "-o")
+        {
+            Description = "Output .npz — vae: decoded (NCHW float32) and uint8_hwc; inception: pool, spatial, logits",
+            Required = true,
+        };
         var preprocess = new Option<string>("--preprocess") { Description = "For arr_0 images: adm (default) or pytorch-fid", DefaultValueFactory = _ => "adm" };
         preprocess.AcceptOnlyFromAmong("adm", "pytorch-fid");
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores)" };
         var command = new Command("forward", "Run one network call on recorded inputs and write its outputs (parity checks, debugging a checkpoint).")
         {
-            net, checkpoint, inputs, output, preprocess, threads,
+            net, checkpoint, config, inputs, output, preprocess, threads,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
             using var cpu = new CpuBackend(parse.GetValue(threads));
             string inputPath = parse.GetValue(inputs)!, weights = parse.GetValue(checkpoint)!;
-            foreach (var path in new[] { inputPath, weights })
-                if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found", path);
+            if (!File.Exists(inputPath)) throw new FileNotFoundException($"{inputPath}: file not found", inputPath);
+            if (parse.GetValue(net) == "vae")
+            {
+                Vae(cpu, weights, parse.GetValue(config), inputPath, parse.GetValue(output)!);
+                return ExitCodes.Ok;
+            }
+            if (!File.Exists(weights)) throw new FileNotFoundException($"{weights}: file not found", weights);
             using var network = FidInceptionV3.Load(weights, cpu);
             var features = Inception(network, inputPath, InceptionOptions.Mode(parse.GetValue(preprocess)!));
             features.Save(parse.GetValue(output)!);
@@ -43,6 +60,34 @@ internal static class ForwardCommand
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    // z (N, 4, h, w) in DiT latent space → decoded (N, 3, 8h, 8w) and uint8_hwc (N, 8h, 8w, 3)
+    private static void Vae(CpuBackend cpu, string checkpoint, string? configPath, string inputPath, string outputPath)
+    {
+        using var vae = configPath != null ? VaeDecoder.Load(configPath, checkpoint, cpu) : VaeDecoder.Load(checkpoint, cpu);
+        float[] z;
+        int[] shape;
+        using (var npz = NpzArchive.Open(inputPath))
+        {
+            if (!npz.Contains("z")) throw new TensorFileException(inputPath, $"has no array 'z'; it holds: {string.Join(", ", npz.Arrays.Select(a => a.Name))}");
+            var zArray = npz["z"];
+            if (zArray.Shape.Count != 4 || zArray.Shape[1] != vae.Config.LatentChannels)
+                throw new TensorFileException(inputPath, $"array 'z' must be [N,{vae.Config.LatentChannels},h,w], found {zArray.DType.NumpyName()} [{string.Join(",", zArray.Shape)}]");
+            z = zArray.ToFloat32();
+            shape = zArray.Shape.Select(d => checked((int)d)).ToArray();
+        }
+        for (int i = 0; i < z.Length; i++) z[i] /= VaeDecoder.LatentScale; // as the samplers do: samples / 0.18215
+        using var latents = cpu.FromHost(z, shape);
+        using var images = vae.Decode(latents);
+        var decoded = images.ToArray();
+        int n = images.Dim(0), c = images.Dim(1), h = images.Dim(2), w = images.Dim(3);
+        var u8 = VaeDecoder.ToUint8Hwc(decoded, n, c, h, w);
+        using var writer = new NpzWriter(outputPath);
+        writer.WriteArray<float>("decoded", DType.Float32, [n, c, h, w], decoded);
+        writer.WriteArray<byte>("uint8_hwc", DType.UInt8, [n, h, w, c], u8);
+        writer.Complete();
+        Console.Error.WriteLine($"wrote decoded and uint8_hwc for {n} latent(s) to {outputPath}");
     }
 
     private static InceptionFeatures Inception(FidInceptionV3 network, string path, PreprocessMode mode)

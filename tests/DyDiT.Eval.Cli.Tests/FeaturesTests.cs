@@ -91,6 +91,31 @@ public sealed class FeaturesTests : IDisposable
         AssertClose(io2["adm299_logits_unbiased"].ToFloat32(), f["logits"].ToFloat32(), 3e-3, "logits");
     }
 
+    /// <summary>forward --net vae on the fixture VAE folder: decoded ≤ 3e-5, uint8_hwc within ±1 on ≤ 0.1 % (fixture README).</summary>
+    [Fact]
+    public void ForwardDecodesLatentsWithTheVae()
+    {
+        string input;
+        using (var io = NpzArchive.Open(Fixtures.Path("vae", "vae_tiny_io.npz"))) input = Write("z.npz", As("z", io["z"]));
+        string output = Path.Combine(_dir.FullName, "decoded.npz");
+        var r = CliProcess.Run("forward", "--net", "vae", "--checkpoint", Fixtures.Path("vae", "vae_tiny"), "--inputs", input, "-o", output);
+        Assert.True(r.ExitCode == 0, $"exit {r.ExitCode}: {r.Stderr}");
+        using var expected = NpzArchive.Open(Fixtures.Path("vae", "vae_tiny_io.npz"));
+        using var f = NpzArchive.Open(output);
+        Assert.Equal(expected["decoded"].Shape, f["decoded"].Shape);
+        AssertClose(expected["decoded"].ToFloat32(), f["decoded"].ToFloat32(), 3e-5, "decoded");
+        var want = expected["uint8_hwc"].ReadAllBytes();
+        var got = f["uint8_hwc"].ReadAllBytes();
+        Assert.Equal(want.Length, got.Length);
+        int off = 0;
+        for (int i = 0; i < want.Length; i++)
+        {
+            Assert.True(Math.Abs(want[i] - got[i]) <= 1, $"uint8_hwc[{i}]: {got[i]} vs {want[i]}");
+            if (want[i] != got[i]) off++;
+        }
+        Assert.True(off <= want.Length / 1000, $"{off} of {want.Length} uint8 values differ");
+    }
+
     [Fact]
     public void ImagesOfTheWrongShapeOrDtypeExitOneNamingThem()
     {
