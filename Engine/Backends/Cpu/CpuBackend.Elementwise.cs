@@ -44,8 +44,10 @@ public sealed unsafe partial class CpuBackend
         {
             var src = Span(px, start, count);
             var dst = Span(pd, start, count);
-            TensorPrimitives.Sigmoid(src, dst);
-            TensorPrimitives.Multiply(src, dst, dst);
+            // sigmoid into scratch: with destination = x, writing it into dst would overwrite x before the product
+            var sigmoid = count <= 4096 ? stackalloc float[count] : new float[count];
+            TensorPrimitives.Sigmoid(src, sigmoid);
+            TensorPrimitives.Multiply(src, sigmoid, dst);
         });
     }
 
