@@ -156,6 +156,48 @@ public interface IBackend : IDisposable
     /// NCHW (N, C, H·W) to NHWC (N, H·W, C) and back.
     /// </summary>
     void TransposeLastTwo(Tensor x, Tensor destination);
+
+    // ---- transformer (DiT) ----
+    // Token activations are (B, T, C): B samples, T tokens, C channels. Per-sample vectors are (B, C).
+
+    /// <summary>
+    /// LayerNorm over the last dimension without affine parameters (torch.nn.LayerNorm(C, elementwise_affine=False)):
+    /// y = (x − mean) / √(var + eps), biased variance, per row of x (…, C). In place allowed.
+    /// </summary>
+    void LayerNorm(Tensor x, float eps, Tensor destination);
+
+    /// <summary>adaLN modulation: y[b, t, :] = x[b, t, :] · (1 + scale[b, :]) + shift[b, :]. x: (B, T, C); shift, scale: (B, C). In place allowed.</summary>
+    void Modulate(Tensor x, Tensor shift, Tensor scale, Tensor destination);
+
+    /// <summary>Gated residual: y[b, t, :] = x[b, t, :] + gate[b, :] · r[b, t, :]. x, r: (B, T, C); gate: (B, C). In place allowed (destination = x).</summary>
+    void GatedAdd(Tensor x, Tensor gate, Tensor residual, Tensor destination);
+
+    /// <summary>
+    /// Multi-head scaled dot-product self-attention without masking: qkv (B, T, 3·C) holds q, k, v side by side, each
+    /// split into <paramref name="heads"/> heads of C / heads channels (channel s·C + h·hd + e = part s, head h, dim e);
+    /// destination (B, T, C) gets softmax(q·kᵀ / √hd)·v per head, heads concatenated (channel h·hd + e).
+    /// </summary>
+    void MultiHeadAttention(Tensor qkv, int heads, Tensor destination);
+
+    /// <summary>
+    /// Cuts an image into non-overlapping p×p patches: x (B, C, H, W) → destination (B, (H/p)·(W/p), C·p·p), token
+    /// m = hh·(W/p) + ww, feature (c·p + i)·p + j = x[b, c, hh·p + i, ww·p + j] (the layout of a Conv2d weight
+    /// (D, C, p, p), so a stride-p convolution becomes one GEMM).
+    /// </summary>
+    void Patchify(Tensor x, int patch, Tensor destination);
+
+    /// <summary>
+    /// DiT's unpatchify: x (B, T, p·p·C) with T = (H/p)·(W/p) → destination (B, C, H, W), where
+    /// destination[b, c, hh·p + i, ww·p + j] = x[b, hh·(W/p) + ww, (i·p + j)·C + c] (channel fastest in a token).
+    /// </summary>
+    void Unpatchify(Tensor x, int patch, Tensor destination);
+
+    /// <summary>
+    /// Classifier-free guidance as DiT's forward_with_cfg mixes it: x (2n, C, …) holds the conditional outputs in rows
+    /// [0, n) and the unconditional ones in rows [n, 2n). For channels [0, guidedChannels) both halves become
+    /// u + scale·(c − u); the other channels are copied unchanged. In place allowed.
+    /// </summary>
+    void ClassifierFreeGuidance(Tensor x, int guidedChannels, float scale, Tensor destination);
 }
 
 /// <summary>Stride and zero padding of a 2-D convolution (the kernel size comes from the packed weight).</summary>

@@ -170,6 +170,28 @@ public sealed class CpuBackendTests : IDisposable
         _cpu.GeluTanh(tx, d); Check((a, _) => 0.5 * a * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (a + 0.044715 * a * a * a))), 1e-6);
     }
 
+    [Theory]
+    [InlineData(17)]
+    [InlineData(300_001)]
+    public void ElementwiseKernelsWorkInPlace(int length)
+    {
+        var x = Random(length, 14);
+        for (int i = 0; i < length; i++) x[i] *= 6;
+        void Check(Action<Engine.Tensors.Tensor> op, Func<double, double> f)
+        {
+            using var t = _cpu.FromHost(x, length);
+            op(t);
+            var got = t.ToArray();
+            for (int i = 0; i < length; i += 1 + length / 5000)
+                Assert.True(Math.Abs(f(x[i]) - got[i]) <= 1e-6 * Math.Max(1, Math.Abs(f(x[i]))), $"index {i}: x={x[i]} expected {f(x[i])} got {got[i]}");
+        }
+        Check(t => _cpu.Silu(t, t), a => a / (1 + Math.Exp(-a)));
+        Check(t => _cpu.GeluTanh(t, t), a => 0.5 * a * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (a + 0.044715 * a * a * a))));
+        Check(t => _cpu.ScaleShift(t, 1.5f, -0.25f, t), a => a * 1.5 - 0.25);
+        Check(t => _cpu.Add(t, t, t), a => 2 * a);
+        Check(t => _cpu.Multiply(t, t, t), a => a * a);
+    }
+
     [Fact]
     public void SoftmaxOverLastDimension()
     {

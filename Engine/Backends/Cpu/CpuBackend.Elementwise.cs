@@ -43,9 +43,11 @@ public sealed unsafe partial class CpuBackend
         ForChunks(x.Length, (start, count) =>
         {
             var src = Span(px, start, count);
+            var dst = Span(pd, start, count);
+            // sigmoid into scratch: with destination = x, writing it into dst would overwrite x before the product
             var sigmoid = count <= 4096 ? stackalloc float[count] : new float[count];
             TensorPrimitives.Sigmoid(src, sigmoid);
-            TensorPrimitives.Multiply(src, sigmoid, Span(pd, start, count));
+            TensorPrimitives.Multiply(src, sigmoid, dst);
         });
     }
 

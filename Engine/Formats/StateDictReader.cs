@@ -1,6 +1,4 @@
-using DyDiT.Eval.Engine.Formats;
-
-namespace DyDiT.Eval.Evaluation.Inception;
+namespace DyDiT.Eval.Engine.Formats;
 
 /// <summary>
 /// Strict, PyTorch-<c>load_state_dict</c>-like access to a state dict: every tensor a model asks for must exist
@@ -8,7 +6,7 @@ namespace DyDiT.Eval.Evaluation.Inception;
 /// (<c>*.num_batches_tracked</c> counters excepted). Faults raise <see cref="TensorFileException"/> naming the
 /// file, the key and the shapes.
 /// </summary>
-internal sealed class StateDictReader
+public sealed class StateDictReader
 {
     private readonly IReadOnlyDictionary<string, StoredTensor> _tensors;
     private readonly HashSet<string> _used = new(StringComparer.Ordinal);
@@ -21,6 +19,9 @@ internal sealed class StateDictReader
 
     /// <summary>The file (or description) the state dict came from, for messages.</summary>
     public string Source { get; }
+
+    /// <summary>Whether the state dict has <paramref name="key"/> (for parameters a model can also compute itself).</summary>
+    public bool Contains(string key) => _tensors.ContainsKey(key);
 
     /// <summary>The values of <paramref name="key"/> as float32 in C order; the stored shape must equal <paramref name="shape"/>.</summary>
     public float[] Read(string key, params long[] shape)

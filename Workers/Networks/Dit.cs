@@ -1,0 +1,148 @@
+using DyDiT.Eval.Engine.Formats;
+using DyDiT.Eval.Engine.Formats.Torch;
+using DyDiT.Eval.Engine.Tensors;
+using DyDiT.Eval.Workers.Networks.Transformer;
+
+namespace DyDiT.Eval.Workers.Networks;
+
+/// <summary>
+/// DiT (Peebles &amp; Xie, "Scalable Diffusion Models with Transformers"), as facebookresearch/DiT's models.DiT:
+/// patchify the latent, add fixed 2-D sin-cos positions, condition every adaLN-Zero block on
+/// c = embed(t) + embed(y), then a modulated linear decoder and unpatchify. Tensors are NCHW like the official code:
+/// x (B, C, H, W) → (B, C_out, H, W) with C_out = 2·C when learn_sigma (ε, then the variance values).
+/// Member names are the state-dict prefixes, so loading is a lookup.
+/// </summary>
+public sealed class Dit : IDisposable
+{
+    /// <summary>forward_with_cfg guides only the first three output channels ("for exact reproducibility" in the official code).</summary>
+    public const int GuidedChannels = 3;
+
+    private readonly IBackend _backend;
+
+    private Dit(StateDictReader w, DitConfig config, IBackend backend)
+    {
+        _backend = backend;
+        Config = config.Validated();
+        int d = config.HiddenSize, t = config.Tokens;
+        try
+        {
+            x_embedder = new PatchEmbed(w, backend, "x_embedder", config.InChannels, d, config.PatchSize);
+            t_embedder = new TimestepEmbedder(w, backend, "t_embedder", d);
+            y_embedder = new LabelEmbedder(w, backend, "y_embedder", config.LabelTableRows, d);
+            // a non-trainable parameter, so checkpoints carry it; recompute only when a file lacks it
+            var pos = w.Contains("pos_embed") ? w.Read("pos_embed", 1, t, d) : SinCosPositionalEmbedding.Build(d, config.GridSize);
+            pos_embed = backend.FromHost(pos, 1, t, d);
+            blocks = new DitBlock[config.Depth];
+            for (int i = 0; i < config.Depth; i++)
+                blocks[i] = new DitBlock(w, backend, $"blocks.{i}", d, config.NumHeads, config.MlpHidden);
+            final_layer = new FinalLayer(w, backend, "final_layer", d, config.PatchSize, config.OutChannels);
+            w.EnsureAllUsed();
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public DitConfig Config { get; }
+
+    public PatchEmbed x_embedder { get; } = null!;
+
+    public TimestepEmbedder t_embedder { get; } = null!;
+
+    public LabelEmbedder y_embedder { get; } = null!;
+
+    public Tensor pos_embed { get; } = null!; // (1, T, D)
+
+    public DitBlock[] blocks { get; } = [];
+
+    public FinalLayer final_layer { get; } = null!;
+
+    /// <summary>
+    /// Loads a <c>torch.save</c> file: a bare state dict, or a training checkpoint whose <c>ema</c> (else <c>model</c>)
+    /// entry is used. Strict: a missing, unexpected or misshapen key raises <see cref="TensorFileException"/> naming the
+    /// file, the key and the shapes. <c>pos_embed</c> may be absent (it is then computed).
+    /// </summary>
+    public static Dit Load(string path, DitConfig config, IBackend backend)
+    {
+        using var checkpoint = TorchCheckpoint.Open(path);
+        var stateDict = checkpoint.StateDict().ToDictionary(kv => kv.Key, kv => (StoredTensor)kv.Value, StringComparer.Ordinal);
+        return FromStateDict(stateDict, path, config, backend);
+    }
+
+    /// <summary>Builds the network from state-dict tensors; <paramref name="source"/> names them in error messages.</summary>
+    public static Dit FromStateDict(IReadOnlyDictionary<string, StoredTensor> stateDict, string source, DitConfig config, IBackend backend)
+        => new(new StateDictReader(stateDict, source), config, backend);
+
+    /// <summary>
+    /// model(x, t, y): x (B, C, H, W) latents, t (B) original timesteps 0..999, y (B) labels (the null class allowed).
+    /// <paramref name="inspect"/>, when given, sees intermediates by the fixture names (<c>t_freq</c>, <c>t_emb</c>,
+    /// <c>y_emb</c>, <c>c</c>, <c>x_embed</c>, <c>block{i}_out</c>, <c>final_out</c>); the tensors are only valid during the call.
+    /// </summary>
+    public ForwardResult Forward(Tensor x, ReadOnlySpan<long> t, ReadOnlySpan<long> y, Action<string, Tensor>? inspect = null)
+    {
+        var cfg = Config;
+        if (x.Rank != 4 || x.Dim(1) != cfg.InChannels || x.Dim(2) != cfg.InputSize || x.Dim(3) != cfg.InputSize)
+            throw new ArgumentException($"DiT expects x of shape (B, {cfg.InChannels}, {cfg.InputSize}, {cfg.InputSize}), got {x}");
+        int b = x.Dim(0);
+        if (t.Length != b || y.Length != b)
+            throw new ArgumentException($"DiT got {b} latents but {t.Length} timesteps and {y.Length} labels");
+        var macs = new MacCounter();
+
+        using var tokens = x_embedder.Forward(x, macs);                          // (B, T, D)
+        inspect?.Invoke("x_embed", tokens);
+        using (var flat = tokens.Reshape(b, -1))
+        using (var pos = pos_embed.Reshape(-1))
+            _backend.BiasActivation(flat, pos, relu: false, flat);               // + pos_embed, every sample
+        using var tEmb = t_embedder.Forward(t, macs, inspect);                   // (B, D)
+        inspect?.Invoke("t_emb", tEmb);
+        using var yEmb = y_embedder.Forward(y);                                  // (B, D)
+        inspect?.Invoke("y_emb", yEmb);
+        using var c = _backend.Empty(b, cfg.HiddenSize);
+        _backend.Add(tEmb, yEmb, c);
+        inspect?.Invoke("c", c);
+
+        for (int i = 0; i < blocks.Length; i++)
+        {
+            blocks[i].Forward(tokens, c, macs);
+            inspect?.Invoke($"block{i}_out", tokens);
+        }
+        using var patches = final_layer.Forward(tokens, c, macs);                // (B, T, p·p·C_out)
+        inspect?.Invoke("final_out", patches);
+
+        var output = _backend.Empty(b, cfg.OutChannels, cfg.InputSize, cfg.InputSize);
+        _backend.Unpatchify(patches, cfg.PatchSize, output);
+        return new ForwardResult(output, macs.Total);
+    }
+
+    /// <summary>
+    /// forward_with_cfg: x (2n, C, H, W), t (2n), y (2n) = labels then null labels. As the official code, only x[:n] is
+    /// used (fed twice); channels 0..2 of both halves become u + s·(c − u), the other channels keep each half's own values.
+    /// </summary>
+    public ForwardResult ForwardWithCfg(Tensor x, ReadOnlySpan<long> t, ReadOnlySpan<long> y, float cfgScale)
+    {
+        if (x.Rank != 4 || x.Dim(0) % 2 != 0) throw new ArgumentException($"forward_with_cfg needs an even batch (B, C, H, W), got {x}");
+        if (Config.OutChannels < GuidedChannels) throw new InvalidOperationException($"forward_with_cfg guides {GuidedChannels} channels; this model outputs {Config.OutChannels}");
+        long half = x.Length / 2;
+        using var combined = _backend.Empty(x.Shape.ToArray());
+        using (var source = x.Reshape(1, -1))
+        using (var target = combined.Reshape(1, -1))
+        {
+            _backend.CopyChannels(source, 0, checked((int)half), target, 0);               // [x[:n];
+            _backend.CopyChannels(source, 0, checked((int)half), target, checked((int)half)); //  x[:n]]
+        }
+        var result = Forward(combined, t, y);
+        _backend.ClassifierFreeGuidance(result.Output, GuidedChannels, cfgScale, result.Output);
+        return result;
+    }
+
+    public void Dispose()
+    {
+        x_embedder?.Dispose();
+        t_embedder?.Dispose();
+        pos_embed?.Dispose();
+        foreach (var block in blocks ?? []) block?.Dispose();
+        final_layer?.Dispose();
+    }
+}

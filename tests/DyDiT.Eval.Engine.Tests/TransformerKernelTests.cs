@@ -1,0 +1,253 @@
+using DyDiT.Eval.Engine.Backends.Cpu;
+using Xunit;
+
+namespace DyDiT.Eval.Engine.Tests;
+
+/// <summary>The DiT kernels (LayerNorm, adaLN modulation, gated residual, attention, patches, guidance) against naive float64 loops.</summary>
+public sealed class TransformerKernelTests : IDisposable
+{
+    private readonly CpuBackend _cpu = new(threads: 2);
+
+    public void Dispose() => _cpu.Dispose();
+
+    private static float[] Random(int n, int seed, double amplitude = 1)
+    {
+        var rng = new Random(seed);
+        var v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = (float)((rng.NextDouble() * 2 - 1) * amplitude);
+        return v;
+    }
+
+    private static void AssertClose(double[] expected, float[] actual, double tolerance)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= tolerance * Math.Max(1, Math.Abs(expected[i])),
+                $"index {i}: expected {expected[i]}, got {actual[i]}");
+    }
+
+    [Theory]
+    [InlineData(1, 1, 64)]
+    [InlineData(3, 5, 7)]
+    [InlineData(2, 300, 384)] // large enough to run in parallel
+    public void LayerNormMatchesReference(int b, int t, int c)
+    {
+        var x = Random(b * t * c, 1, amplitude: 3);
+        for (int i = 0; i < x.Length; i++) x[i] += 5; // an offset, so a one-pass variance would lose digits
+        var expected = new double[x.Length];
+        for (int r = 0; r < b * t; r++)
+        {
+            double mean = 0, var = 0;
+            for (int k = 0; k < c; k++) mean += x[r * c + k];
+            mean /= c;
+            for (int k = 0; k < c; k++) var += (x[r * c + k] - mean) * (x[r * c + k] - mean);
+            var /= c;
+            for (int k = 0; k < c; k++) expected[r * c + k] = (x[r * c + k] - mean) / Math.Sqrt(var + 1e-6);
+        }
+        using var tx = _cpu.FromHost(x, b, t, c);
+        using var ty = _cpu.Empty(b, t, c);
+        _cpu.LayerNorm(tx, 1e-6f, ty);
+        AssertClose(expected, ty.ToArray(), 2e-6);
+        _cpu.LayerNorm(tx, 1e-6f, tx); // in place
+        AssertClose(expected, tx.ToArray(), 2e-6);
+    }
+
+    [Fact]
+    public void LayerNormOfAConstantRowIsZero()
+    {
+        using var tx = _cpu.FromHost([2f, 2f, 2f, 2f], 1, 4);
+        _cpu.LayerNorm(tx, 1e-6f, tx);
+        Assert.All(tx.ToArray(), v => Assert.Equal(0f, v));
+    }
+
+    [Theory]
+    [InlineData(1, 1, 8)]
+    [InlineData(3, 5, 7)]
+    [InlineData(2, 300, 384)]
+    public void ModulateMatchesReference(int b, int t, int c)
+    {
+        var x = Random(b * t * c, 2);
+        var shift = Random(b * c, 3);
+        var scale = Random(b * c, 4);
+        var expected = new double[x.Length];
+        for (int n = 0; n < b; n++)
+            for (int i = 0; i < t; i++)
+                for (int k = 0; k < c; k++)
+                    expected[(n * t + i) * c + k] = (double)x[(n * t + i) * c + k] * (1 + (double)scale[n * c + k]) + shift[n * c + k];
+        using var tx = _cpu.FromHost(x, b, t, c);
+        using var tshift = _cpu.FromHost(shift, b, c);
+        using var tscale = _cpu.FromHost(scale, b, c);
+        using var ty = _cpu.Empty(b, t, c);
+        _cpu.Modulate(tx, tshift, tscale, ty);
+        AssertClose(expected, ty.ToArray(), 1e-6);
+        _cpu.Modulate(tx, tshift, tscale, tx);
+        AssertClose(expected, tx.ToArray(), 1e-6);
+    }
+
+    [Theory]
+    [InlineData(1, 1, 8)]
+    [InlineData(3, 5, 7)]
+    [InlineData(2, 300, 384)]
+    public void GatedAddMatchesReference(int b, int t, int c)
+    {
+        var x = Random(b * t * c, 5);
+        var r = Random(b * t * c, 6);
+        var gate = Random(b * c, 7);
+        var expected = new double[x.Length];
+        for (int n = 0; n < b; n++)
+            for (int i = 0; i < t; i++)
+                for (int k = 0; k < c; k++)
+                {
+                    int at = (n * t + i) * c + k;
+                    expected[at] = x[at] + (double)gate[n * c + k] * r[at];
+                }
+        using var tx = _cpu.FromHost(x, b, t, c);
+        using var tr = _cpu.FromHost(r, b, t, c);
+        using var tg = _cpu.FromHost(gate, b, c);
+        using var ty = _cpu.Empty(b, t, c);
+        _cpu.GatedAdd(tx, tg, tr, ty);
+        AssertClose(expected, ty.ToArray(), 1e-6);
+        _cpu.GatedAdd(tx, tg, tr, tx);
+        AssertClose(expected, tx.ToArray(), 1e-6);
+    }
+
+    [Fact]
+    public void PerSampleShapesAreChecked()
+    {
+        using var x = _cpu.Zeros(2, 3, 4);
+        using var wrong = _cpu.Zeros(3, 4);
+        using var right = _cpu.Zeros(2, 4);
+        Assert.Throws<ArgumentException>(() => _cpu.Modulate(x, wrong, right, x));
+        Assert.Throws<ArgumentException>(() => _cpu.GatedAdd(x, wrong, x, x));
+    }
+
+    // softmax(q·kᵀ/√hd)·v per (sample, head), straight from the definition
+    private static double[] ReferenceAttention(float[] qkv, int b, int t, int c, int heads)
+    {
+        int hd = c / heads;
+        var y = new double[b * t * c];
+        var s = new double[t];
+        for (int n = 0; n < b; n++)
+            for (int h = 0; h < heads; h++)
+                for (int i = 0; i < t; i++)
+                {
+                    double max = double.NegativeInfinity;
+                    for (int j = 0; j < t; j++)
+                    {
+                        double dot = 0;
+                        for (int e = 0; e < hd; e++)
+                            dot += (double)qkv[(n * t + i) * 3 * c + h * hd + e] * qkv[(n * t + j) * 3 * c + c + h * hd + e];
+                        s[j] = dot / Math.Sqrt(hd);
+                        max = Math.Max(max, s[j]);
+                    }
+                    double sum = 0;
+                    for (int j = 0; j < t; j++) sum += s[j] = Math.Exp(s[j] - max);
+                    for (int e = 0; e < hd; e++)
+                    {
+                        double acc = 0;
+                        for (int j = 0; j < t; j++) acc += s[j] / sum * qkv[(n * t + j) * 3 * c + 2 * c + h * hd + e];
+                        y[(n * t + i) * c + h * hd + e] = acc;
+                    }
+                }
+        return y;
+    }
+
+    [Theory]
+    [InlineData(1, 1, 4, 1, 1)]
+    [InlineData(1, 5, 12, 3, 1)]
+    [InlineData(3, 16, 64, 4, 2)]
+    [InlineData(2, 17, 48, 6, 2)]
+    [InlineData(2, 9, 24, 2, 1)]
+    public void MultiHeadAttentionMatchesReference(int b, int t, int c, int heads, int threads)
+    {
+        using var cpu = new CpuBackend(threads);
+        var qkv = Random(b * t * 3 * c, 8, amplitude: 2);
+        var expected = ReferenceAttention(qkv, b, t, c, heads);
+        using var tqkv = cpu.FromHost(qkv, b, t, 3 * c);
+        using var ty = cpu.Empty(b, t, c);
+        cpu.MultiHeadAttention(tqkv, heads, ty);
+        AssertClose(expected, ty.ToArray(), 2e-6);
+    }
+
+    [Fact]
+    public void AttentionSurvivesLargeLogits()
+    {
+        // q·k of ±1e4: a softmax without max subtraction overflows to inf/NaN
+        var qkv = Random(2 * 3 * 8, 9, amplitude: 100);
+        using var tqkv = _cpu.FromHost(qkv, 1, 2, 24);
+        using var ty = _cpu.Empty(1, 2, 8);
+        _cpu.MultiHeadAttention(tqkv, 2, ty);
+        AssertClose(ReferenceAttention(qkv, 1, 2, 8, 2), ty.ToArray(), 1e-5);
+    }
+
+    [Theory]
+    [InlineData(2, 4, 8, 8, 2)]
+    [InlineData(1, 3, 12, 8, 4)]
+    [InlineData(2, 1, 6, 6, 1)]
+    public void PatchifyAndUnpatchifyFollowTheirLayouts(int b, int c, int h, int w, int p)
+    {
+        int gw = w / p, t = h / p * gw;
+        var x = Random(b * c * h * w, 10);
+        var tokens = new double[b * t * c * p * p];
+        for (int n = 0; n < b; n++)
+            for (int ch = 0; ch < c; ch++)
+                for (int y = 0; y < h; y++)
+                    for (int xx = 0; xx < w; xx++)
+                        tokens[((n * t) + y / p * gw + xx / p) * c * p * p + (ch * p + y % p) * p + xx % p] = x[((n * c + ch) * h + y) * w + xx];
+        using var tx = _cpu.FromHost(x, b, c, h, w);
+        using var tt = _cpu.Empty(b, t, c * p * p);
+        _cpu.Patchify(tx, p, tt);
+        AssertClose(tokens, tt.ToArray(), 0);
+
+        // unpatchify reads a token as (p_row, p_col, channel)
+        var feats = Random(b * t * p * p * c, 11);
+        var image = new double[b * c * h * w];
+        for (int n = 0; n < b; n++)
+            for (int ch = 0; ch < c; ch++)
+                for (int y = 0; y < h; y++)
+                    for (int xx = 0; xx < w; xx++)
+                        image[((n * c + ch) * h + y) * w + xx] = feats[(n * t + y / p * gw + xx / p) * p * p * c + ((y % p) * p + xx % p) * c + ch];
+        using var tf = _cpu.FromHost(feats, b, t, p * p * c);
+        using var ti = _cpu.Empty(b, c, h, w);
+        _cpu.Unpatchify(tf, p, ti);
+        AssertClose(image, ti.ToArray(), 0);
+    }
+
+    [Fact]
+    public void PatchShapesAreChecked()
+    {
+        using var x = _cpu.Zeros(1, 4, 6, 6);
+        using var tokens = _cpu.Zeros(1, 4, 16);
+        Assert.Throws<ArgumentException>(() => _cpu.Patchify(x, 4, tokens));
+        using var wrong = _cpu.Zeros(1, 9, 15);
+        Assert.Throws<ArgumentException>(() => _cpu.Patchify(x, 2, wrong));
+    }
+
+    [Theory]
+    [InlineData(1, 8, 3, 4)]
+    [InlineData(3, 8, 3, 5)]
+    [InlineData(2, 4, 4, 1)]
+    [InlineData(2, 4, 0, 1)]
+    public void ClassifierFreeGuidanceMixesTheGuidedChannels(int n, int c, int guided, int plane)
+    {
+        float scale = 4f;
+        var x = Random(2 * n * c * plane, 12);
+        var expected = new double[x.Length];
+        for (int i = 0; i < 2 * n; i++)
+            for (int ch = 0; ch < c; ch++)
+                for (int k = 0; k < plane; k++)
+                {
+                    int at = (i * c + ch) * plane + k;
+                    if (ch >= guided) { expected[at] = x[at]; continue; }
+                    int row = i % n;
+                    double cond = x[(row * c + ch) * plane + k], uncond = x[((n + row) * c + ch) * plane + k];
+                    expected[at] = uncond + scale * (cond - uncond);
+                }
+        using var tx = _cpu.FromHost(x, 2 * n, c, plane);
+        using var ty = _cpu.Empty(2 * n, c, plane);
+        _cpu.ClassifierFreeGuidance(tx, guided, scale, ty);
+        AssertClose(expected, ty.ToArray(), 2e-6);
+        _cpu.ClassifierFreeGuidance(tx, guided, scale, tx);
+        AssertClose(expected, tx.ToArray(), 2e-6);
+    }
+}
