@@ -3,36 +3,43 @@ using DyDiT.Eval.Engine.Backends.Cpu;
 using DyDiT.Eval.Engine.Formats;
 using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Evaluation.Inception;
+using DyDiT.Eval.Workers.Networks;
 using DyDiT.Eval.Workers.Networks.Vae;
 
 namespace DyDiT.Eval.Cli.Commands;
 
 /// <summary>
-/// <c>dydit-eval forward --net vae|inception --checkpoint K [--config C] --inputs IN.npz -o OUT.npz</c>: one network call on recorded
+/// <c>dydit-eval forward --net dit|vae|inception --checkpoint K [--config C] --inputs IN.npz -o OUT.npz</c>: one network call on recorded
 /// inputs, for parity checks and for checking that a checkpoint loads and behaves before a long run.
 /// </summary>
 internal static class ForwardCommand
 {
     public static Command Create()
     {
-        var net = new Option<string>("--net") { Description = "Network: vae (sd-vae decoder) or inception (the FID Inception v3)", Required = true };
-        net.AcceptOnlyFromAmong("vae", "inception");
+        var net = new Option<string>("--net") { Description = "Network: dit, vae (sd-vae decoder) or inception (the FID Inception v3)", Required = true };
+        net.AcceptOnlyFromAmong("dit", "vae", "inception");
         var checkpoint = new Option<string>("--checkpoint")
         {
-            Description = "vae: the diffusers folder (config.json + diffusion_pytorch_model.safetensors or .bin), or a weights file with --config; " +
+            Description = "dit: the official .pt (state dict or training dict with ema/model); " +
+                          "vae: the diffusers folder (config.json + diffusion_pytorch_model.safetensors or .bin), or a weights file with --config; " +
                           "inception: pt_inception-2015-12-05-6726825d.pth",
             Required = true,
         };
-        var config = new Option<string?>("--config") { Description = "vae: a diffusers config.json, when --checkpoint is a weights file" };
+        var config = new Option<string?>("--config")
+        {
+            Description = "dit: a preset (DiT-XL/2, …; 256×256 latents of 32×32) or a JSON file whose constructor_kwargs hold the official constructor's arguments; " +
+                          "vae: a diffusers config.json, when --checkpoint is a weights file",
+        };
         var inputs = new Option<string>("--inputs")
         {
-            Description = "vae: .npz with 'z' float32 [N,4,h,w] in DiT latent space (divided by 0.18215 here, as the samplers do); " +
+            Description = "dit: .npz with x float32 [B,C,H,W], t int64 [B], y int64 [B], and a scalar cfg_scale to call forward_with_cfg on the doubled batch; " +
+                          "vae: .npz with 'z' float32 [N,4,h,w] in DiT latent space (divided by 0.18215 here, as the samplers do); " +
                           "inception: 'x' float32 [N,299,299,3] (preprocessed network input) or 'arr_0' uint8 images [N,H,W,3] (preprocessed with --preprocess)",
             Required = true,
         };
         var output = new Option<string>("--output", "-o")
         {
-            Description = "Output .npz — vae: decoded (NCHW float32) and uint8_hwc; inception: pool, spatial, logits",
+            Description = "Output .npz — dit: out (and macs, the multiply-accumulates executed); vae: decoded (NCHW float32) and uint8_hwc; inception: pool, spatial, logits",
             Required = true,
         };
         var preprocess = new Option<string>("--preprocess") { Description = "For arr_0 images: adm (default) or pytorch-fid", DefaultValueFactory = _ => "adm" };
@@ -47,6 +54,12 @@ internal static class ForwardCommand
             using var cpu = new CpuBackend(parse.GetValue(threads));
             string inputPath = parse.GetValue(inputs)!, weights = parse.GetValue(checkpoint)!;
             if (!File.Exists(inputPath)) throw new FileNotFoundException($"{inputPath}: file not found", inputPath);
+            if (parse.GetValue(net) == "dit")
+            {
+                Dit(cpu, weights, parse.GetValue(config) ?? throw new UsageException("--net dit needs --config (a preset such as DiT-XL/2, or a JSON config)"),
+                    inputPath, parse.GetValue(output)!);
+                return ExitCodes.Ok;
+            }
             if (parse.GetValue(net) == "vae")
             {
                 Vae(cpu, weights, parse.GetValue(config), inputPath, parse.GetValue(output)!);
@@ -60,6 +73,49 @@ internal static class ForwardCommand
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    // x (B, C, H, W), t (B), y (B) [, cfg_scale ()] → out (B, C_out, H, W)
+    private static void Dit(CpuBackend cpu, string checkpoint, string configName, string inputPath, string outputPath)
+    {
+        var config = File.Exists(configName) ? DitConfig.FromJson(File.ReadAllText(configName))
+            : DitConfig.PresetNames.Contains(configName) ? DitConfig.Preset(configName)
+            : throw new UsageException($"--config {configName}: neither a file nor a preset ({string.Join(", ", DitConfig.PresetNames)})");
+        if (!File.Exists(checkpoint)) throw new FileNotFoundException($"{checkpoint}: file not found", checkpoint);
+        using var model = Workers.Networks.Dit.Load(checkpoint, config, cpu);
+        float[] x;
+        int[] shape;
+        long[] t, y;
+        double? cfgScale = null;
+        using (var npz = NpzArchive.Open(inputPath))
+        {
+            foreach (var name in new[] { "x", "t", "y" })
+                if (!npz.Contains(name)) throw new TensorFileException(inputPath, $"has no array '{name}' (dit needs x, t, y); it holds: {string.Join(", ", npz.Arrays.Select(a => a.Name))}");
+            x = npz["x"].ToFloat32();
+            shape = npz["x"].Shape.Select(d => checked((int)d)).ToArray();
+            t = Longs(npz, "t", inputPath);
+            y = Longs(npz, "y", inputPath);
+            if (npz.Contains("cfg_scale")) cfgScale = npz["cfg_scale"].ToFloat32()[0];
+        }
+        using var input = cpu.FromHost(x, shape);
+        var result = cfgScale is double s ? model.ForwardWithCfg(input, t, y, (float)s) : model.Forward(input, t, y);
+        using var output = result.Output;
+        using var writer = new NpzWriter(outputPath);
+        writer.WriteArray<float>("out", DType.Float32, output.Shape.ToArray().Select(d => (long)d).ToArray(), output.ToArray());
+        writer.WriteArray<long>("macs", DType.Int64, [], [result.MultiplyAccumulates]);
+        writer.Complete();
+        Console.Error.WriteLine($"wrote out {string.Join("×", output.Shape.ToArray())} ({result.MultiplyAccumulates / 1e9:F3} G multiply-adds) to {outputPath}");
+    }
+
+    private static long[] Longs(NpzArchive npz, string name, string path)
+    {
+        var a = npz[name];
+        if (a.Shape.Count != 1 || a.DType is not (DType.Int64 or DType.Int32))
+            throw new TensorFileException(path, $"array '{name}' must be int64 [B], found {a.DType.NumpyName()} [{string.Join(",", a.Shape)}]");
+        var bytes = a.ReadAllBytes();
+        return a.DType == DType.Int64
+            ? System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(bytes).ToArray()
+            : System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(bytes).ToArray().Select(v => (long)v).ToArray();
     }
 
     // z (N, 4, h, w) in DiT latent space → decoded (N, 3, 8h, 8w) and uint8_hwc (N, 8h, 8w, 3)
