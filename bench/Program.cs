@@ -3,6 +3,7 @@ using DyDiT.Eval.Bench;
 // Side-by-side benchmarks: each prints our figure, the peer's, and the ratio.
 //   DyDiT.Eval.Bench sgemm|fid|is|prc [--quick] [--threads N] [--repeat R]
 //   DyDiT.Eval.Bench inception [--threads N] [--repeat R] [--batch B] [--layers 1]
+//   DyDiT.Eval.Bench dit [--threads N] [--repeat R]
 string verb = args.Length > 0 ? args[0] : "sgemm";
 int threads = Environment.ProcessorCount, repeat = 5, batch = 64;
 bool layers = false;
@@ -26,11 +27,12 @@ return verb switch
     "is" => MetricsBenchmark.Is(threads, Math.Min(repeat, 3)),
     "prc" => PrecisionRecallBenchmark.Run(threads, quick),
     "inception" => InceptionBenchmark.Run(threads, repeat, batch, layers),
+    "dit" => DitBenchmark.Run(threads, repeat),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: DyDiT.Eval.Bench sgemm|fid|is|prc|inception [--quick] [--threads N] [--repeat R] [--batch B] [--layers 1]");
+    Console.Error.WriteLine("usage: DyDiT.Eval.Bench sgemm|fid|is|prc|inception|dit [--quick] [--threads N] [--repeat R] [--batch B] [--layers 1]");
     return 2;
 }

@@ -5,13 +5,14 @@
 #   ./bench/run.sh is      Inception Score 50k × 1008 vs ADM's numpy code
 #   ./bench/run.sh prc [--quick]  precision/recall 10k×10k and 50k×10k vs a numpy port of ADM's estimator
 #   ./bench/run.sh inception [--batch 64]  FID Inception images/s (256→299 + network) vs the same network in python3-torch
+#   ./bench/run.sh dit     DiT-S/2 batch 8 and DiT-XL/2 batch 2 forward latency vs DiT in python3-torch
 # Options: --threads N (default: all cores), --repeat R.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./run-eval.sh --install-only
 # The peers live in Debian's python3 (numpy, scipy); installed here for benchmarks only, never in CI.
 peers="python3-numpy python3-scipy"; check="import numpy, scipy"
-if [ "${1:-}" = inception ]; then peers="$peers python3-torch"; check="$check, torch"; fi
+if [ "${1:-}" = inception ] || [ "${1:-}" = dit ]; then peers="$peers python3-torch"; check="$check, torch"; fi
 if ! /usr/bin/python3 -c "$check" >/dev/null 2>&1; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get install -y -q $peers >/dev/null || { $sudo apt-get update -q >/dev/null; $sudo apt-get install -y -q $peers >/dev/null; }
