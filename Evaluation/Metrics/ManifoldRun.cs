@@ -179,33 +179,33 @@ internal sealed class ManifoldRun : IDisposable
                 _backend.Download(_sTile!, sHost);
 
                 var tile = new TileView(p, dim, rt.Start, rt.Count, ct.Start, ct.Count, aHost, bHost, normsA, normsB, this);
-                Parallel.For(0, rt.Count, () => (new float[ct.Count], new float[ct.Count]), (r, _, buf) =>
-                {
-                    int gi = rt.Start + r;
-                    EstimateRow(bounds, normsA[gi], lengthsA[gi], sHost.AsSpan(r * ct.Count, ct.Count),
-                        normsB.AsSpan(ct.Start, ct.Count), lengthsB.AsSpan(ct.Start, ct.Count), buf.Item1, buf.Item2);
-                    consumer.FastRow(tile, r, buf.Item1, buf.Item2);
-                    return buf;
-                }, _ => { });
+                ScanTile(tile, sHost, bounds, lengthsA, lengthsB, consumer);
                 _donePairs += (long)rt.Count * ct.Count;
                 if (mirror && !(diagonal && ct.Start == rt.Start))
                 {
                     // The mirror tile: rows ct, columns rt, estimates sᵀ (the exact dot product is symmetric).
                     Transpose(sHost, rt.Count, ct.Count, tHost);
                     var mirrorTile = new TileView(p, dim, ct.Start, ct.Count, rt.Start, rt.Count, bHost, aHost, normsB, normsA, this);
-                    Parallel.For(0, ct.Count, () => (new float[rt.Count], new float[rt.Count]), (r, _, buf) =>
-                    {
-                        int gi = ct.Start + r;
-                        EstimateRow(bounds, normsB[gi], lengthsB[gi], tHost.AsSpan(r * rt.Count, rt.Count),
-                            normsA.AsSpan(rt.Start, rt.Count), lengthsA.AsSpan(rt.Start, rt.Count), buf.Item1, buf.Item2);
-                        consumer.FastRow(mirrorTile, r, buf.Item1, buf.Item2);
-                        return buf;
-                    }, _ => { });
+                    ScanTile(mirrorTile, tHost, bounds, lengthsB, lengthsA, consumer);
                     _donePairs += (long)rt.Count * ct.Count;
                 }
                 Report();
             }
         }
+    }
+
+    /// <summary>Bounds every row of <paramref name="tile"/> from its estimates s (rows, cols) and hands it to the consumer.</summary>
+    private static void ScanTile(TileView tile, float[] s, BoundConstants bounds, float[] lengthsRows, float[] lengthsCols, DistanceConsumer consumer)
+    {
+        int cols = tile.Cols;
+        Parallel.For(0, tile.Rows, () => (new float[cols], new float[cols]), (r, _, buf) =>
+        {
+            int gi = tile.RowStart + r;
+            EstimateRow(bounds, tile.NormsRows[gi], lengthsRows[gi], s.AsSpan(r * cols, cols),
+                tile.NormsCols.AsSpan(tile.ColStart, cols), lengthsCols.AsSpan(tile.ColStart, cols), buf.Item1, buf.Item2);
+            consumer.FastRow(tile, r, buf.Item1, buf.Item2);
+            return buf;
+        }, _ => { });
     }
 
     // t (cols, rows) = sᵀ for s (rows, cols), in 64×64 blocks
@@ -358,11 +358,16 @@ internal sealed class TileView(DistancePrecision precision, int dim, int rowStar
     public int ColStart { get; } = colStart;
     public int Cols { get; } = cols;
 
+    /// <summary>ADM's ‖u‖² of every row of the row set / column set, in the tile's precision.</summary>
+    public float[] NormsRows { get; } = normsA;
+
+    public float[] NormsCols { get; } = normsB;
+
     /// <summary>ADM's distance between tile row r and tile column c, evaluated exactly in the tile's precision.</summary>
     public float Exact(int r, int c)
     {
         run.CountExact();
         double dot = DistanceArithmetic.Dot(aRounded.AsSpan(r * dim, dim), bRounded.AsSpan(c * dim, dim));
-        return DistanceArithmetic.Distance(precision, normsA[RowStart + r], normsB[ColStart + c], dot);
+        return DistanceArithmetic.Distance(precision, NormsRows[RowStart + r], NormsCols[ColStart + c], dot);
     }
 }
