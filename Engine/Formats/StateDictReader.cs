@@ -36,6 +36,24 @@ public sealed class StateDictReader
         return t.ToFloat32();
     }
 
+    /// <summary>The values of an integer tensor (a buffer such as an index table) as int64 in C order; shape checked as in <see cref="Read"/>.</summary>
+    public long[] ReadInt64(string key, params long[] shape)
+    {
+        if (!_tensors.TryGetValue(key, out var t))
+            throw new TensorFileException(Source, $"state dict has no key '{key}' (expected shape {Format(shape)})");
+        if (!t.Shape.SequenceEqual(shape))
+            throw new TensorFileException(Source, $"state dict key '{key}' has shape {Format(t.Shape)}, expected {Format(shape)}");
+        var bytes = t.ReadAllBytes();
+        long[] values = t.DType switch
+        {
+            DType.Int64 => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(bytes).ToArray(),
+            DType.Int32 => Array.ConvertAll(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(bytes).ToArray(), v => (long)v),
+            _ => throw new TensorFileException(Source, $"state dict key '{key}' holds {t.DType.NumpyName()}, expected an integer tensor"),
+        };
+        _used.Add(key);
+        return values;
+    }
+
     /// <summary>Throws if a key was never read (BatchNorm's <c>num_batches_tracked</c> counters are allowed and ignored).</summary>
     public void EnsureAllUsed()
     {

@@ -198,6 +198,39 @@ public interface IBackend : IDisposable
     /// u + scale·(c − u); the other channels are copied unchanged. In place allowed.
     /// </summary>
     void ClassifierFreeGuidance(Tensor x, int guidedChannels, float scale, Tensor destination);
+
+    // ---- SparseDiT ----
+    // FlexDiT (SparseDiT): token pooling to a coarse grid and back, cross-attention between token sets, attention biases.
+
+    /// <summary>
+    /// Multi-head scaled dot-product attention whose queries, keys and values are channel windows of (possibly different)
+    /// token tensors, with an optional additive bias on the scores. With C = destination.Dim(2) and hd = C / heads:
+    /// q[b, i, h·hd + e] = <paramref name="q"/>[b, i, qOff + h·hd + e] (q: (B, N, Cq)), k and v likewise from
+    /// <paramref name="kv"/> (B, M, Ckv) at kOff and vOff; per head S = q·kᵀ / √hd + bias[h or 0] (bias: (heads or 1, N, M)),
+    /// P = softmax(S) by row, destination[b, i, h·hd + e] = (P·v)[i, e]. Self-attention from packed qkv is
+    /// (qkv, 0, qkv, C, 2C); timm-style cross-attention with kv = Linear(D, 2D)(y) is (q, 0, kv, 0, C).
+    /// </summary>
+    void ScaledDotProductAttention(Tensor q, int queryChannelOffset, Tensor kv, int keyChannelOffset, int valueChannelOffset,
+        int heads, Tensor? bias, Tensor destination);
+
+    /// <summary>
+    /// torch.nn.AdaptiveAvgPool2d on channels-last images: x (N, H, W, C) → destination (N, OH, OW, C); output row i
+    /// averages input rows [⌊i·H / OH⌋, ⌈(i + 1)·H / OH⌉) (bins overlap when OH does not divide H), columns likewise.
+    /// </summary>
+    void AdaptiveAvgPool2d(Tensor x, Tensor destination);
+
+    /// <summary>
+    /// torch.nn.functional.interpolate(mode="nearest", size=(OH, OW)) on channels-last images: x (N, H, W, C) →
+    /// destination (N, OH, OW, C), y[n, i, j] = x[n, min(⌊i·s_h⌋, H − 1), min(⌊j·s_w⌋, W − 1)] with the float32 scale
+    /// s_h = H / OH (likewise s_w).
+    /// </summary>
+    void UpsampleNearest(Tensor x, Tensor destination);
+
+    /// <summary>
+    /// Gated residual of one vector per sample, broadcast over the tokens: y[b, t, :] = x[b, t, :] + gate[b, :] · r[b, :].
+    /// x: (B, T, C); gate, r: (B, C). In place allowed (destination = x).
+    /// </summary>
+    void GatedAddBroadcast(Tensor x, Tensor gate, Tensor residual, Tensor destination);
 }
 
 /// <summary>Stride and zero padding of a 2-D convolution (the kernel size comes from the packed weight).</summary>

@@ -25,13 +25,16 @@ public sealed class Attention : IDisposable
 
     public Linear proj { get; }
 
-    // x: (B, T, D) → (B, T, D)
-    public Tensor Forward(Tensor x, MacCounter? macs)
+    // x: (B, T, D) → (B, T, D); attnBias (heads or 1, T, T), when given, is added to the scaled scores (timm's attn_mask)
+    public Tensor Forward(Tensor x, MacCounter? macs, Tensor? attnBias = null)
     {
         int b = x.Dim(0), t = x.Dim(1), d = x.Dim(2);
         using var heads = _backend.Empty(b, t, d);
         using (var q_k_v = qkv.Forward(x, macs))        // (B, T, 3D)
-            _backend.MultiHeadAttention(q_k_v, Heads, heads);
+        {
+            if (attnBias == null) _backend.MultiHeadAttention(q_k_v, Heads, heads);
+            else _backend.ScaledDotProductAttention(q_k_v, 0, q_k_v, d, 2 * d, Heads, attnBias, heads);
+        }
         macs?.Add(2L * b * t * t * d);                   // q·kᵀ and p·v: T·T·hd each, per head
         return proj.Forward(heads, macs);
     }

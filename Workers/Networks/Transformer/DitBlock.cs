@@ -30,8 +30,8 @@ public sealed class DitBlock : IDisposable
 
     public AdaLnModulation adaLN_modulation { get; }
 
-    // x: (B, T, D) updated in place; c: (B, D)
-    public void Forward(Tensor x, Tensor c, MacCounter? macs)
+    // x: (B, T, D) updated in place; c: (B, D); attnBias: optional additive attention-score bias (see Attention)
+    public void Forward(Tensor x, Tensor c, MacCounter? macs, Tensor? attnBias = null)
     {
         var m = adaLN_modulation.Forward(c, macs);
         try
@@ -39,7 +39,7 @@ public sealed class DitBlock : IDisposable
             // chunk order of the official code
             Tensor shift_msa = m[0], scale_msa = m[1], gate_msa = m[2], shift_mlp = m[3], scale_mlp = m[4], gate_mlp = m[5];
             using (var h = NormModulate(x, shift_msa, scale_msa))
-            using (var a = attn.Forward(h, macs))
+            using (var a = attn.Forward(h, macs, attnBias))
                 _backend.GatedAdd(x, gate_msa, a, x);
             using (var h = NormModulate(x, shift_mlp, scale_mlp))
             using (var f = mlp.Forward(h, macs))

@@ -1,0 +1,209 @@
+using DyDiT.Eval.Engine.Backends.Cpu;
+using Xunit;
+
+namespace DyDiT.Eval.Engine.Tests;
+
+/// <summary>The SparseDiT kernels (attention with separate q / kv and a score bias, adaptive pooling, nearest resize, broadcast gated residual) against naive loops.</summary>
+public sealed class SparseDitKernelTests : IDisposable
+{
+    private readonly CpuBackend _cpu = new(threads: 2);
+
+    public void Dispose() => _cpu.Dispose();
+
+    private static float[] Random(int n, int seed, double amplitude = 1)
+    {
+        var rng = new Random(seed);
+        var v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = (float)((rng.NextDouble() * 2 - 1) * amplitude);
+        return v;
+    }
+
+    private static void AssertClose(double[] expected, float[] actual, double tolerance)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= tolerance * Math.Max(1, Math.Abs(expected[i])),
+                $"index {i}: expected {expected[i]}, got {actual[i]}");
+    }
+
+    // q: (B, N, cq) at qOff, kv: (B, M, ckv) with K at kOff and V at vOff, bias (hb, N, M) or null → (B, N, C), in float64
+    private static double[] ReferenceAttention(float[] q, int cq, int qOff, float[] kv, int ckv, int kOff, int vOff,
+        float[]? bias, int hb, int b, int n, int m, int c, int heads)
+    {
+        int hd = c / heads;
+        var y = new double[b * n * c];
+        var s = new double[m];
+        for (int bi = 0; bi < b; bi++)
+            for (int h = 0; h < heads; h++)
+                for (int i = 0; i < n; i++)
+                {
+                    double max = double.NegativeInfinity;
+                    for (int j = 0; j < m; j++)
+                    {
+                        double dot = 0;
+                        for (int e = 0; e < hd; e++)
+                            dot += (double)q[(bi * n + i) * cq + qOff + h * hd + e] * kv[(bi * m + j) * ckv + kOff + h * hd + e];
+                        s[j] = dot / Math.Sqrt(hd) + (bias == null ? 0 : bias[((hb == 1 ? 0 : h) * n + i) * m + j]);
+                        max = Math.Max(max, s[j]);
+                    }
+                    double sum = 0;
+                    for (int j = 0; j < m; j++) sum += s[j] = Math.Exp(s[j] - max);
+                    for (int e = 0; e < hd; e++)
+                    {
+                        double acc = 0;
+                        for (int j = 0; j < m; j++) acc += s[j] / sum * kv[(bi * m + j) * ckv + vOff + h * hd + e];
+                        y[(bi * n + i) * c + h * hd + e] = acc;
+                    }
+                }
+        return y;
+    }
+
+    [Theory]
+    [InlineData(2, 4, 16, 8, 2, 1)]   // pooled queries attend to a full grid (token merge)
+    [InlineData(2, 16, 4, 8, 2, 2)]   // full-grid queries attend to pooled tokens (recovery)
+    [InlineData(3, 9, 25, 12, 3, 2)]
+    [InlineData(1, 1, 1, 4, 1, 1)]
+    public void CrossAttentionMatchesReference(int b, int n, int m, int c, int heads, int threads)
+    {
+        using var cpu = new CpuBackend(threads);
+        var q = Random(b * n * c, 1, amplitude: 2);
+        var kv = Random(b * m * 2 * c, 2, amplitude: 2);
+        var expected = ReferenceAttention(q, c, 0, kv, 2 * c, 0, c, null, 0, b, n, m, c, heads);
+        using var tq = cpu.FromHost(q, b, n, c);
+        using var tkv = cpu.FromHost(kv, b, m, 2 * c);
+        using var ty = cpu.Empty(b, n, c);
+        cpu.ScaledDotProductAttention(tq, 0, tkv, 0, c, heads, null, ty);
+        AssertClose(expected, ty.ToArray(), 2e-6);
+    }
+
+    [Theory]
+    [InlineData(2, 16, 8, 2, true)]  // 'relat': one bias per head
+    [InlineData(2, 16, 8, 2, false)] // 'sin': one bias for all heads
+    [InlineData(3, 7, 12, 3, true)]
+    public void SelfAttentionWithBiasMatchesReference(int b, int t, int c, int heads, bool perHead)
+    {
+        var qkv = Random(b * t * 3 * c, 3, amplitude: 2);
+        int hb = perHead ? heads : 1;
+        var bias = Random(hb * t * t, 4, amplitude: 3);
+        var expected = ReferenceAttention(qkv, 3 * c, 0, qkv, 3 * c, c, 2 * c, bias, hb, b, t, t, c, heads);
+        using var tqkv = _cpu.FromHost(qkv, b, t, 3 * c);
+        using var tb = _cpu.FromHost(bias, hb, t, t);
+        using var ty = _cpu.Empty(b, t, c);
+        _cpu.ScaledDotProductAttention(tqkv, 0, tqkv, c, 2 * c, heads, tb, ty);
+        AssertClose(expected, ty.ToArray(), 2e-6);
+
+        // without a bias it is the packed self-attention kernel
+        using var plain = _cpu.Empty(b, t, c);
+        using var packed = _cpu.Empty(b, t, c);
+        _cpu.ScaledDotProductAttention(tqkv, 0, tqkv, c, 2 * c, heads, null, plain);
+        _cpu.MultiHeadAttention(tqkv, heads, packed);
+        AssertClose(packed.ToArray().Select(v => (double)v).ToArray(), plain.ToArray(), 1e-6);
+    }
+
+    [Fact]
+    public void AttentionShapesAreChecked()
+    {
+        using var q = _cpu.Zeros(1, 4, 8);
+        using var kv = _cpu.Zeros(1, 6, 16);
+        using var y = _cpu.Zeros(1, 4, 8);
+        using var badBias = _cpu.Zeros(2, 4, 4);
+        Assert.Throws<ArgumentException>(() => _cpu.ScaledDotProductAttention(q, 0, kv, 0, 8, 3, null, y));     // heads
+        Assert.Throws<ArgumentException>(() => _cpu.ScaledDotProductAttention(q, 4, kv, 0, 8, 2, null, y));     // q window
+        Assert.Throws<ArgumentException>(() => _cpu.ScaledDotProductAttention(q, 0, kv, 0, 9, 2, null, y));     // v window
+        Assert.Throws<ArgumentException>(() => _cpu.ScaledDotProductAttention(q, 0, kv, 0, 8, 2, badBias, y));  // bias (·, 4, 6) expected
+    }
+
+    [Theory]
+    [InlineData(4, 4, 2, 2)]
+    [InlineData(4, 4, 3, 3)] // overlapping bins
+    [InlineData(5, 7, 3, 2)]
+    [InlineData(3, 3, 5, 5)] // more outputs than inputs
+    [InlineData(16, 16, 8, 8)]
+    [InlineData(4, 4, 1, 1)]
+    public void AdaptiveAvgPoolMatchesReference(int h, int w, int oh, int ow)
+    {
+        const int n = 2, c = 5;
+        var x = Random(n * h * w * c, 5, amplitude: 4);
+        var expected = new double[n * oh * ow * c];
+        for (int img = 0; img < n; img++)
+            for (int i = 0; i < oh; i++)
+                for (int j = 0; j < ow; j++)
+                {
+                    // PyTorch: start = floor(i·H/OH), end = ceil((i+1)·H/OH)
+                    int h0 = (int)Math.Floor(i * (double)h / oh), h1 = (int)Math.Ceiling((i + 1) * (double)h / oh);
+                    int w0 = (int)Math.Floor(j * (double)w / ow), w1 = (int)Math.Ceiling((j + 1) * (double)w / ow);
+                    for (int k = 0; k < c; k++)
+                    {
+                        double sum = 0;
+                        for (int yy = h0; yy < h1; yy++)
+                            for (int xx = w0; xx < w1; xx++) sum += x[((img * h + yy) * w + xx) * c + k];
+                        expected[((img * oh + i) * ow + j) * c + k] = sum / ((h1 - h0) * (w1 - w0));
+                    }
+                }
+        using var tx = _cpu.FromHost(x, n, h, w, c);
+        using var ty = _cpu.Empty(n, oh, ow, c);
+        _cpu.AdaptiveAvgPool2d(tx, ty);
+        AssertClose(expected, ty.ToArray(), 1e-6);
+    }
+
+    [Theory]
+    [InlineData(2, 2, 4, 4)]
+    [InlineData(3, 3, 4, 4)]
+    [InlineData(3, 5, 6, 10)] // doubling
+    [InlineData(4, 4, 4, 4)]  // identity
+    [InlineData(5, 4, 3, 7)]  // down in one axis, up in the other
+    [InlineData(6, 6, 16, 16)]
+    public void UpsampleNearestMatchesPyTorchIndexRule(int h, int w, int oh, int ow)
+    {
+        const int n = 2, c = 3;
+        var x = Random(n * h * w * c, 6);
+        // PyTorch: src = min(floor(dst · (float)(in/out)), in − 1), float32 arithmetic
+        static int Src(int dst, int input, int output) => Math.Min((int)MathF.Floor(dst * ((float)input / output)), input - 1);
+        var expected = new double[n * oh * ow * c];
+        for (int img = 0; img < n; img++)
+            for (int i = 0; i < oh; i++)
+                for (int j = 0; j < ow; j++)
+                    for (int k = 0; k < c; k++)
+                        expected[((img * oh + i) * ow + j) * c + k] = x[((img * h + Src(i, h, oh)) * w + Src(j, w, ow)) * c + k];
+        using var tx = _cpu.FromHost(x, n, h, w, c);
+        using var ty = _cpu.Empty(n, oh, ow, c);
+        _cpu.UpsampleNearest(tx, ty);
+        AssertClose(expected, ty.ToArray(), 0);
+    }
+
+    [Fact]
+    public void ResizeShapesAreChecked()
+    {
+        using var x = _cpu.Zeros(2, 4, 4, 3);
+        using var wrongChannels = _cpu.Zeros(2, 2, 2, 4);
+        using var wrongBatch = _cpu.Zeros(1, 2, 2, 3);
+        Assert.Throws<ArgumentException>(() => _cpu.AdaptiveAvgPool2d(x, wrongChannels));
+        Assert.Throws<ArgumentException>(() => _cpu.UpsampleNearest(x, wrongBatch));
+    }
+
+    [Theory]
+    [InlineData(2, 16, 8)]
+    [InlineData(3, 500, 256)] // large enough to run in parallel
+    public void GatedAddBroadcastMatchesReference(int b, int t, int c)
+    {
+        var x = Random(b * t * c, 7);
+        var gate = Random(b * c, 8);
+        var r = Random(b * c, 9);
+        var expected = new double[x.Length];
+        for (int i = 0; i < x.Length; i++)
+        {
+            int sample = i / (t * c), ch = i % c;
+            expected[i] = x[i] + (double)gate[sample * c + ch] * r[sample * c + ch];
+        }
+        using var tx = _cpu.FromHost(x, b, t, c);
+        using var tg = _cpu.FromHost(gate, b, c);
+        using var tr = _cpu.FromHost(r, b, c);
+        using var ty = _cpu.Empty(b, t, c);
+        _cpu.GatedAddBroadcast(tx, tg, tr, ty);
+        AssertClose(expected, ty.ToArray(), 1e-6);
+        _cpu.GatedAddBroadcast(tx, tg, tr, tx); // in place
+        AssertClose(expected, tx.ToArray(), 1e-6);
+        using var wrong = _cpu.Zeros(b, c + 1);
+        Assert.Throws<ArgumentException>(() => _cpu.GatedAddBroadcast(tx, tg, wrong, tx));
+    }
+}
