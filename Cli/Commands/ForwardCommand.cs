@@ -2,6 +2,7 @@ using System.CommandLine;
 using DyDiT.Eval.Engine.Backends.Cpu;
 using DyDiT.Eval.Engine.Formats;
 using DyDiT.Eval.Engine.Formats.Npy;
+using DyDiT.Eval.Engine.Tensors;
 using DyDiT.Eval.Evaluation.Inception;
 using DyDiT.Eval.Workers.Networks;
 using DyDiT.Eval.Workers.Networks.Vae;
@@ -9,37 +10,37 @@ using DyDiT.Eval.Workers.Networks.Vae;
 namespace DyDiT.Eval.Cli.Commands;
 
 /// <summary>
-/// <c>dydit-eval forward --net dit|vae|inception --checkpoint K [--config C] --inputs IN.npz -o OUT.npz</c>: one network call on recorded
+/// <c>dydit-eval forward --net dit|sparsedit|vae|inception --checkpoint K [--config C] --inputs IN.npz -o OUT.npz</c>: one network call on recorded
 /// inputs, for parity checks and for checking that a checkpoint loads and behaves before a long run.
 /// </summary>
 internal static class ForwardCommand
 {
     public static Command Create()
     {
-        var net = new Option<string>("--net") { Description = "Network: dit, vae (sd-vae decoder) or inception (the FID Inception v3)", Required = true };
-        net.AcceptOnlyFromAmong("dit", "vae", "inception");
+        var net = new Option<string>("--net") { Description = "Network: dit, sparsedit, vae (sd-vae decoder) or inception (the FID Inception v3)", Required = true };
+        net.AcceptOnlyFromAmong("dit", "sparsedit", "vae", "inception");
         var checkpoint = new Option<string>("--checkpoint")
         {
-            Description = "dit: the official .pt (state dict or training dict with ema/model); " +
+            Description = "dit, sparsedit: the official .pt (state dict or training dict with ema/model); " +
                           "vae: the diffusers folder (config.json + diffusion_pytorch_model.safetensors or .bin), or a weights file with --config; " +
                           "inception: pt_inception-2015-12-05-6726825d.pth",
             Required = true,
         };
         var config = new Option<string?>("--config")
         {
-            Description = "dit: a preset (DiT-XL/2, …; 256×256 latents of 32×32) or a JSON file whose constructor_kwargs hold the official constructor's arguments; " +
+            Description = "dit, sparsedit: a preset (DiT-XL/2, …, SparseDiT-XL/2; 256×256 latents of 32×32) or a JSON file whose constructor_kwargs hold the official constructor's arguments; " +
                           "vae: a diffusers config.json, when --checkpoint is a weights file",
         };
         var inputs = new Option<string>("--inputs")
         {
-            Description = "dit: .npz with x float32 [B,C,H,W], t int64 [B], y int64 [B], and a scalar cfg_scale to call forward_with_cfg on the doubled batch; " +
+            Description = "dit, sparsedit: .npz with x float32 [B,C,H,W], t int64 [B], y int64 [B], and a scalar cfg_scale to call forward_with_cfg on the doubled batch; " +
                           "vae: .npz with 'z' float32 [N,4,h,w] in DiT latent space (divided by 0.18215 here, as the samplers do); " +
                           "inception: 'x' float32 [N,299,299,3] (preprocessed network input) or 'arr_0' uint8 images [N,H,W,3] (preprocessed with --preprocess)",
             Required = true,
         };
         var output = new Option<string>("--output", "-o")
         {
-            Description = "Output .npz — dit: out (and macs, the multiply-accumulates executed); vae: decoded (NCHW float32) and uint8_hwc; inception: pool, spatial, logits",
+            Description = "Output .npz — dit, sparsedit: out (and macs, the multiply-accumulates executed); vae: decoded (NCHW float32) and uint8_hwc; inception: pool, spatial, logits",
             Required = true,
         };
         var preprocess = new Option<string>("--preprocess") { Description = "For arr_0 images: adm (default) or pytorch-fid", DefaultValueFactory = _ => "adm" };
@@ -54,9 +55,10 @@ internal static class ForwardCommand
             using var cpu = new CpuBackend(parse.GetValue(threads));
             string inputPath = parse.GetValue(inputs)!, weights = parse.GetValue(checkpoint)!;
             if (!File.Exists(inputPath)) throw new FileNotFoundException($"{inputPath}: file not found", inputPath);
-            if (parse.GetValue(net) == "dit")
+            if (parse.GetValue(net) is "dit" or "sparsedit")
             {
-                Dit(cpu, weights, parse.GetValue(config) ?? throw new UsageException("--net dit needs --config (a preset such as DiT-XL/2, or a JSON config)"),
+                string name = parse.GetValue(net)!;
+                Transformer(cpu, name, weights, parse.GetValue(config) ?? throw new UsageException($"--net {name} needs --config (a preset or a JSON config)"),
                     inputPath, parse.GetValue(output)!);
                 return ExitCodes.Ok;
             }
@@ -76,13 +78,29 @@ internal static class ForwardCommand
     }
 
     // x (B, C, H, W), t (B), y (B) [, cfg_scale ()] → out (B, C_out, H, W)
-    private static void Dit(CpuBackend cpu, string checkpoint, string configName, string inputPath, string outputPath)
+    private static void Transformer(CpuBackend cpu, string net, string checkpoint, string configName, string inputPath, string outputPath)
     {
-        var config = File.Exists(configName) ? DitConfig.FromJson(File.ReadAllText(configName))
-            : DitConfig.PresetNames.Contains(configName) ? DitConfig.Preset(configName)
-            : throw new UsageException($"--config {configName}: neither a file nor a preset ({string.Join(", ", DitConfig.PresetNames)})");
         if (!File.Exists(checkpoint)) throw new FileNotFoundException($"{checkpoint}: file not found", checkpoint);
-        using var model = Workers.Networks.Dit.Load(checkpoint, config, cpu);
+        string? json = File.Exists(configName) ? File.ReadAllText(configName) : null;
+        IDisposable model;
+        Func<Tensor, long[], long[], float?, ForwardResult> run;
+        if (net == "dit")
+        {
+            var config = json != null ? DitConfig.FromJson(json)
+                : DitConfig.PresetNames.Contains(configName) ? DitConfig.Preset(configName)
+                : throw new UsageException($"--config {configName}: neither a file nor a preset ({string.Join(", ", DitConfig.PresetNames)})");
+            var dit = Workers.Networks.Dit.Load(checkpoint, config, cpu);
+            (model, run) = (dit, (x, t, y, s) => s is float scale ? dit.ForwardWithCfg(x, t, y, scale) : dit.Forward(x, t, y));
+        }
+        else
+        {
+            var config = json != null ? SparseDitConfig.FromJson(json)
+                : SparseDitConfig.PresetNames.Contains(configName) ? SparseDitConfig.Preset(configName)
+                : throw new UsageException($"--config {configName}: neither a file nor a preset ({string.Join(", ", SparseDitConfig.PresetNames)})");
+            var sparse = SparseDit.Load(checkpoint, config, cpu);
+            (model, run) = (sparse, (x, t, y, s) => s is float scale ? sparse.ForwardWithCfg(x, t, y, scale) : sparse.Forward(x, t, y));
+        }
+        using var _ = model;
         float[] x;
         int[] shape;
         long[] t, y;
@@ -98,7 +116,7 @@ internal static class ForwardCommand
             if (npz.Contains("cfg_scale")) cfgScale = npz["cfg_scale"].ToFloat32()[0];
         }
         using var input = cpu.FromHost(x, shape);
-        var result = cfgScale is double s ? model.ForwardWithCfg(input, t, y, (float)s) : model.Forward(input, t, y);
+        var result = run(input, t, y, cfgScale is double s ? (float)s : null);
         using var output = result.Output;
         using var writer = new NpzWriter(outputPath);
         writer.WriteArray<float>("out", DType.Float32, output.Shape.ToArray().Select(d => (long)d).ToArray(), output.ToArray());

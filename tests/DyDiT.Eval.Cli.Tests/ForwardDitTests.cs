@@ -55,6 +55,34 @@ public sealed class ForwardDitTests : IDisposable
         Assert.Equal(expected[prefix + "x"].Shape[0] * config.MultiplyAccumulatesPerSample(), executed);
     }
 
+    /// <summary>SparseDiT (FlexDiT's models.py with longshortcut = False): out ≤ 1e-5, forward_with_cfg ≤ 3e-5.</summary>
+    [Theory]
+    [InlineData("sparsedit_tiny", false)]
+    [InlineData("sparsedit_tiny", true)]
+    [InlineData("sparsedit_tiny_sin", false)]
+    [InlineData("sparsedit_tiny_relat", true)]
+    public void ForwardMatchesFlexDit(string model, bool cfg)
+    {
+        string prefix = cfg ? "cfg_" : "";
+        string input;
+        using (var io = NpzArchive.Open(Fixtures.Path("sparsedit", model + "_io.npz")))
+        {
+            var arrays = new List<(string, DType, long[], byte[])>
+            {
+                NpzFiles.As("x", io[prefix + "x"]), NpzFiles.As("t", io[prefix + "t"]), NpzFiles.As("y", io[prefix + "y"]),
+            };
+            if (cfg) arrays.Add(NpzFiles.As("cfg_scale", io["cfg_scale"]));
+            input = NpzFiles.Write(_dir.FullName, "in.npz", [.. arrays]);
+        }
+        string output = Path.Combine(_dir.FullName, "out.npz");
+        var r = CliProcess.Run("forward", "--net", "sparsedit", "--config", Fixtures.Path("sparsedit", model + ".json"),
+            "--checkpoint", Fixtures.Path("sparsedit", model + ".pt"), "--inputs", input, "-o", output);
+        Assert.True(r.ExitCode == 0, $"exit {r.ExitCode}: {r.Stderr}");
+        using var expected = NpzArchive.Open(Fixtures.Path("sparsedit", model + "_io.npz"));
+        using var f = NpzArchive.Open(output);
+        AssertClose(expected[cfg ? "cfg_out" : "out"].ToFloat32(), f["out"].ToFloat32(), cfg ? 3e-5 : 1e-5, "out");
+    }
+
     [Fact]
     public void MissingInputsAndUnknownConfigsAreClearErrors()
     {
