@@ -16,7 +16,8 @@ public enum SamplerKind
 /// <para><paramref name="BatchInvariant"/>: call the network once per sample (its row, plus its null-label copy with
 /// guidance) instead of once per batch. BLAS results for a row depend on the shape of the whole product (OpenBLAS picks
 /// kernels, edge tiles and thread splits by size), so only fixed-shape calls make a sample's bytes independent of the
-/// batch it is generated in. Costs little on CPU for the large models (their products stay hundreds of rows tall).</para>
+/// batch it is generated in (for a given backend, CPU kind and thread count: OpenBLAS's thread splits change the rounding
+/// too). Costs little on CPU for the large models (their products stay hundreds of rows tall).</para>
 /// </summary>
 public sealed record SamplerSettings(DiffusionSchedule Schedule, float CfgScale = 1f, SamplerKind Kind = SamplerKind.Ddpm, double Eta = 0.0,
     bool BatchInvariant = false)
