@@ -8,6 +8,7 @@ var root = new RootCommand(
     "Exit codes: 0 ok, 1 bad input, 2 usage, 3 environment (e.g. OpenBLAS missing), 130 interrupted.");
 root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(ForwardCommand.Create());
+root.Subcommands.Add(SampleCommand.Create());
 root.Subcommands.Add(FeaturesCommand.Create());
 root.Subcommands.Add(EvaluateCommand.Create());
 root.Subcommands.Add(DoctorCommand.Create());

@@ -1,0 +1,63 @@
+using System.Text.Json;
+using DyDiT.Eval.Engine.Tensors;
+using DyDiT.Eval.Workers.Networks;
+
+namespace DyDiT.Eval.Workers.Sampling;
+
+/// <summary>
+/// Resolves a model spec — a preset name (<c>DiT-XL/2</c> …) or a JSON file with the official constructor kwargs (the
+/// fixtures' model JSON, or the bare kwargs object) — and loads its checkpoint as an <see cref="IDiffusionModel"/>.
+/// A JSON file may name its class (<c>"class": "models.DiT"</c>); other networks register here as they are added.
+/// </summary>
+public static class DiffusionModels
+{
+    /// <summary>The <c>class</c> value of DiT's own models.DiT (absent means the same).</summary>
+    public const string DitClass = "models.DiT";
+
+    /// <summary>Whether <paramref name="spec"/> names a preset rather than a file.</summary>
+    public static bool IsPreset(string spec) => DitConfig.PresetNames.Contains(spec, StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Loads <paramref name="checkpoint"/> for <paramref name="spec"/>. <paramref name="imageSize"/> and
+    /// <paramref name="numClasses"/> complete a preset (latent size = image size / 8, as the scripts); a JSON config
+    /// carries its own. Unknown presets and classes raise <see cref="ArgumentException"/>; a malformed JSON file
+    /// raises <see cref="FormatException"/> naming it.
+    /// </summary>
+    public static IDiffusionModel Load(string spec, string checkpoint, IBackend backend, int imageSize = 256, int numClasses = 1000)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (IsPreset(spec))
+        {
+            if (imageSize <= 0 || imageSize % 8 != 0) throw new ArgumentException($"image size {imageSize} is not a positive multiple of 8");
+            return DitDiffusionModel.Load(checkpoint, DitConfig.Preset(spec, imageSize / 8, numClasses), backend);
+        }
+        if (!File.Exists(spec))
+            throw new ArgumentException($"model '{spec}' is neither a preset ({string.Join(", ", DitConfig.PresetNames)}) nor an existing JSON config file");
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(File.ReadAllText(spec));
+        }
+        catch (JsonException e)
+        {
+            throw new FormatException($"{spec}: not valid JSON ({e.Message})", e);
+        }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            string? cls = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("class", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
+            if (cls is not null && cls != DitClass)
+                throw new ArgumentException($"{spec}: model class '{cls}' is not supported by the sampler (supported: {DitClass})");
+            DitConfig config;
+            try
+            {
+                config = DitConfig.FromJson(root);
+            }
+            catch (Exception e) when (e is FormatException or InvalidOperationException or ArgumentException)
+            {
+                throw new FormatException($"{spec}: {e.Message}", e);
+            }
+            return DitDiffusionModel.Load(checkpoint, config, backend);
+        }
+    }
+}
