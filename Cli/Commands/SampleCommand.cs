@@ -50,9 +50,18 @@ internal static class SampleCommand
             Description = "Replay recorded noise instead of drawing it: .npz with z [n,C,h,w], step_noise [S,M,C,h,w] (M = n, or 2n with " +
                           "guidance) and optionally y [n or 2n] (labels), as the fixture traces; sample i uses row i",
         };
-        var labels = new Option<string?>("--labels")
+        var labels = new Option<string>("--labels")
         {
-            Description = "Class labels, comma-separated, one per sample (sample.py's fixed list); by default they are drawn from the noise source",
+            Description = "uniform: drawn from the noise source (default; with torch-cpu as sample_ddp.py's randint); balanced: sample i gets " +
+                          "class i mod num_classes (N/num_classes per class); a file of integers (text, or .npy int64/int32); or a " +
+                          "comma-separated list, one per sample (sample.py's fixed labels; nothing is drawn)",
+            DefaultValueFactory = _ => "uniform",
+        };
+        var start = new Option<long>("--start")
+        {
+            Description = "Index of the first sample (per-sample noise and balanced labels follow the global index, so shards of one run " +
+                          "can be made separately: --start 0 --num-samples 25000 and --start 25000 --num-samples 25000)",
+            DefaultValueFactory = _ => 0,
         };
         var latents = new Option<bool>("--latents") { Description = "Write the final latents (latents float32 [N,C,h,w] + labels) instead of decoded images" };
         var batchSize = new Option<int>("--batch-size") { Description = "Samples per batch (memory grows with it)", DefaultValueFactory = _ => 32 };
@@ -64,13 +73,13 @@ internal static class SampleCommand
             "Generate class-conditional samples as the official DiT scripts do (DDPM or DDIM, classifier-free guidance on the first " +
             "three channels, sd-vae decoding, uint8 as sample_ddp.py) and stream them into an .npz batch.")
         {
-            model, checkpoint, vae, numSamples, seed, cfgScale, steps, sampler, eta, rng, noise, labels, latents, batchSize,
+            model, checkpoint, vae, numSamples, start, seed, cfgScale, steps, sampler, eta, rng, noise, labels, latents, batchSize,
             imageSize, numClasses, threads, output,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
             var request = new Request(
-                parse.GetValue(model)!, parse.GetValue(checkpoint)!, parse.GetValue(vae), parse.GetValue(numSamples), parse.GetValue(seed),
+                parse.GetValue(model)!, parse.GetValue(checkpoint)!, parse.GetValue(vae), parse.GetValue(numSamples), parse.GetValue(start), parse.GetValue(seed),
                 parse.GetValue(cfgScale), parse.GetValue(steps), parse.GetValue(sampler) == "ddim" ? SamplerKind.Ddim : SamplerKind.Ddpm,
                 parse.GetValue(eta), parse.GetValue(rng)!, parse.GetResult(rng) is { Implicit: false }, parse.GetValue(noise),
                 parse.GetValue(labels), parse.GetValue(latents), parse.GetValue(batchSize), parse.GetValue(imageSize),
@@ -81,7 +90,7 @@ internal static class SampleCommand
     }
 
     private sealed record Request(
-        string Model, string Checkpoint, string? Vae, int NumSamples, long Seed, float CfgScale, int Steps, SamplerKind Kind, double Eta,
+        string Model, string Checkpoint, string? Vae, int NumSamples, long Start, long Seed, float CfgScale, int Steps, SamplerKind Kind, double Eta,
         string Rng, bool RngGiven, string? Noise, string? Labels, bool Latents, int BatchSize, int ImageSize, int NumClasses, int Threads,
         string Output);
 
@@ -91,6 +100,9 @@ internal static class SampleCommand
         if (r.NumSamples <= 0) throw new UsageException("--num-samples must be positive");
         if (r.BatchSize <= 0) throw new UsageException("--batch-size must be positive");
         if (r.Seed < 0) throw new UsageException("--seed must be >= 0");
+        if (r.Start < 0 || r.Start + r.NumSamples > 1L << 56) throw new UsageException($"--start {r.Start} must be in [0, 2^56 − N]");
+        if (r.Start != 0 && (r.Noise != null || r.Rng == "torch-cpu"))
+            throw new UsageException("--start needs per-sample noise (torch-cpu and replayed noise follow the batch order from sample 0)");
         if (!(r.CfgScale >= 1f)) throw new UsageException($"--cfg-scale {r.CfgScale.ToString(CultureInfo.InvariantCulture)} must be >= 1 (1 = no guidance)");
         if (!(r.Eta >= 0)) throw new UsageException("--eta must be >= 0");
         if (r.Eta != 0 && r.Kind != SamplerKind.Ddim) throw new UsageException("--eta applies to --sampler ddim only");
@@ -101,12 +113,14 @@ internal static class SampleCommand
         if (!File.Exists(r.Checkpoint)) throw new FileNotFoundException($"{r.Checkpoint}: file not found", r.Checkpoint);
         if (!DiffusionModels.IsPreset(r.Model) && !File.Exists(r.Model))
             throw new UsageException($"--model '{r.Model}' is neither a preset (DiT-XL/2, …) nor an existing JSON config file");
-        long[]? givenLabels = r.Labels == null ? null : ParseLabels(r.Labels, r.NumSamples);
+        long[]? givenLabels = r.Labels is null or "uniform" or "balanced" ? null : ParseLabels(r.Labels, r.NumSamples);
         var schedule = DiffusionSchedule.Create(r.Steps.ToString(CultureInfo.InvariantCulture));
 
         // ---- models and noise ----
         using var cpu = new CpuBackend(r.Threads);
         using var network = LoadModel(r, cpu);
+        if (r.Labels == "balanced")
+            givenLabels = Enumerable.Range(0, r.NumSamples).Select(k => (r.Start + k) % network.NumClasses).ToArray();
         foreach (long label in givenLabels ?? [])
             if (label >= network.NumClasses) throw new UsageException($"--labels: {label} is outside [0, {network.NumClasses})");
         using var decoder = r.Latents ? null : VaeDecoder.Load(r.Vae!, cpu);
@@ -163,8 +177,8 @@ internal static class SampleCommand
                 {
                     int count = Math.Min(batch, n - start);
                     int rows = padBatches ? batch : count;
-                    var indices = Enumerable.Range(start, rows).Select(i => (long)i).ToArray();
-                    long[]? batchLabels = givenLabels == null ? null : indices.Select(i => givenLabels[i % n]).ToArray();
+                    var indices = Enumerable.Range(start, rows).Select(i => r.Start + i).ToArray();
+                    long[]? batchLabels = givenLabels == null ? null : Enumerable.Range(start, rows).Select(i => givenLabels[i % n]).ToArray();
                     int done = start;
                     var result = sampler.Sample(indices, source, batchLabels,
                         step => report.Report(done + (long)count * step / schedule.NumTimesteps), cancel.Token);
@@ -209,6 +223,32 @@ internal static class SampleCommand
 
     private static long[] ParseLabels(string text, int count)
     {
+        if (File.Exists(text))
+        {
+            long[] fromFile;
+            if (text.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
+            {
+                using var npy = NpyFile.Open(text);
+                var a = npy.Array;
+                if (a.Shape.Count != 1 || a.DType is not (DType.Int64 or DType.Int32))
+                    throw new TensorFileException(text, $"labels must be int64 or int32 [N], found {a.DType.NumpyName()} [{string.Join(",", a.Shape)}]");
+                var bytes = a.ReadAllBytes();
+                fromFile = a.DType == DType.Int64
+                    ? System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(bytes).ToArray()
+                    : System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(bytes).ToArray().Select(v => (long)v).ToArray();
+                if (fromFile.Any(v => v < 0)) throw new TensorFileException(text, "labels must be >= 0");
+            }
+            else
+            {
+                var words = File.ReadAllText(text).Split([',', ' ', '\n', '\r', '\t'], StringSplitOptions.RemoveEmptyEntries);
+                fromFile = new long[words.Length];
+                for (int i = 0; i < words.Length; i++)
+                    if (!long.TryParse(words[i], NumberStyles.None, CultureInfo.InvariantCulture, out fromFile[i]))
+                        throw new TensorFileException(text, $"'{words[i]}' (entry {i}) is not a class index");
+            }
+            if (fromFile.Length != count) throw new TensorFileException(text, $"holds {fromFile.Length} labels for --num-samples {count}");
+            return fromFile;
+        }
         var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         var labels = new long[parts.Length];
         for (int i = 0; i < parts.Length; i++)

@@ -14,8 +14,12 @@ public static class DiffusionModels
     /// <summary>The <c>class</c> value of DiT's own models.DiT (absent means the same).</summary>
     public const string DitClass = "models.DiT";
 
+    /// <summary>The <c>class</c> value of FlexDiT's models.DiT (SparseDiT), as the fixtures name it.</summary>
+    public const string SparseDitClass = "models.DiT (FlexDiT models.py)";
+
     /// <summary>Whether <paramref name="spec"/> names a preset rather than a file.</summary>
-    public static bool IsPreset(string spec) => DitConfig.PresetNames.Contains(spec, StringComparer.OrdinalIgnoreCase);
+    public static bool IsPreset(string spec) =>
+        DitConfig.PresetNames.Contains(spec, StringComparer.OrdinalIgnoreCase) || SparseDitConfig.PresetNames.Contains(spec, StringComparer.OrdinalIgnoreCase);
 
     /// <summary>
     /// Loads <paramref name="checkpoint"/> for <paramref name="spec"/>. <paramref name="imageSize"/> and
@@ -29,6 +33,8 @@ public static class DiffusionModels
         if (IsPreset(spec))
         {
             if (imageSize <= 0 || imageSize % 8 != 0) throw new ArgumentException($"image size {imageSize} is not a positive multiple of 8");
+            if (SparseDitConfig.PresetNames.Contains(spec, StringComparer.OrdinalIgnoreCase))
+                return SparseDitDiffusionModel.Load(checkpoint, SparseDitConfig.Preset(spec, imageSize / 8, numClasses), backend);
             return DitDiffusionModel.Load(checkpoint, DitConfig.Preset(spec, imageSize / 8, numClasses), backend);
         }
         if (!File.Exists(spec))
@@ -46,18 +52,22 @@ public static class DiffusionModels
         {
             var root = doc.RootElement;
             string? cls = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("class", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
-            if (cls is not null && cls != DitClass)
-                throw new ArgumentException($"{spec}: model class '{cls}' is not supported by the sampler (supported: {DitClass})");
-            DitConfig config;
+            if (cls is not null && cls != DitClass && cls != SparseDitClass)
+                throw new ArgumentException($"{spec}: model class '{cls}' is not supported by the sampler (supported: {DitClass}, {SparseDitClass})");
             try
             {
-                config = DitConfig.FromJson(root);
+                if (cls == SparseDitClass)
+                {
+                    var sparse = SparseDitConfig.FromJson(root);
+                    return SparseDitDiffusionModel.Load(checkpoint, sparse, backend);
+                }
+                var config = DitConfig.FromJson(root);
+                return DitDiffusionModel.Load(checkpoint, config, backend);
             }
             catch (Exception e) when (e is FormatException or InvalidOperationException or ArgumentException)
             {
                 throw new FormatException($"{spec}: {e.Message}", e);
             }
-            return DitDiffusionModel.Load(checkpoint, config, backend);
         }
     }
 }
