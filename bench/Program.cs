@@ -4,8 +4,12 @@ using DyDiT.Eval.Bench;
 //   DyDiT.Eval.Bench sgemm|fid|is|prc [--quick] [--threads N] [--repeat R]
 //   DyDiT.Eval.Bench inception [--threads N] [--repeat R] [--batch B] [--layers 1]
 //   DyDiT.Eval.Bench dit [--threads N] [--repeat R]
+//   DyDiT.Eval.Bench dydit [--model DiT-XL/2|DiT-B/2|…] [--off 0.4] [--threads N] [--repeat R] [--batch 2]
 string verb = args.Length > 0 ? args[0] : "sgemm";
-int threads = Environment.ProcessorCount, repeat = 5, batch = 64;
+int threads = Environment.ProcessorCount, repeat = 5;
+int? batch = null;
+string model = "DiT-XL/2";
+double off = 0.4;
 bool layers = false;
 bool quick = args.Contains("--quick");
 args = args.Where(a => a != "--quick").ToArray();
@@ -16,6 +20,8 @@ for (int i = 1; i + 1 < args.Length; i += 2)
         case "--threads": threads = int.Parse(args[i + 1]); break;
         case "--repeat": repeat = int.Parse(args[i + 1]); break;
         case "--batch": batch = int.Parse(args[i + 1]); break;
+        case "--model": model = args[i + 1]; break;
+        case "--off": off = double.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture); break;
         case "--layers": layers = args[i + 1] != "0"; break;
         default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
     }
@@ -26,13 +32,14 @@ return verb switch
     "fid" => MetricsBenchmark.Fid(threads, Math.Min(repeat, 3)),
     "is" => MetricsBenchmark.Is(threads, Math.Min(repeat, 3)),
     "prc" => PrecisionRecallBenchmark.Run(threads, quick),
-    "inception" => InceptionBenchmark.Run(threads, repeat, batch, layers),
+    "inception" => InceptionBenchmark.Run(threads, repeat, batch ?? 64, layers),
     "dit" => DitBenchmark.Run(threads, repeat),
+    "dydit" => DyDitBenchmark.Run(threads, repeat, batch ?? 2, model, off),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: DyDiT.Eval.Bench sgemm|fid|is|prc|inception|dit [--quick] [--threads N] [--repeat R] [--batch B] [--layers 1]");
+    Console.Error.WriteLine("usage: DyDiT.Eval.Bench sgemm|fid|is|prc|inception|dit|dydit [--quick] [--threads N] [--repeat R] [--batch B] [--layers 1] [--model M] [--off F]");
     return 2;
 }

@@ -231,6 +231,29 @@ public interface IBackend : IDisposable
     /// x: (B, T, C); gate, r: (B, C). In place allowed (destination = x).
     /// </summary>
     void GatedAddBroadcast(Tensor x, Tensor gate, Tensor residual, Tensor destination);
+
+    // ---- DyDiT ----
+    // Row-wise views of (…, C) tensors: row r is the r-th run of C values. Row and block lists live on the host.
+
+    /// <summary>destination[i, :] = source[rows[i], :]. source (…, C), destination (rows.Length, C) (any shape with that many rows of C).</summary>
+    void GatherRows(Tensor source, ReadOnlySpan<int> rows, Tensor destination);
+
+    /// <summary>destination[rows[i], :] = source[i, :]; other rows of destination are untouched. Rows must not repeat.</summary>
+    void ScatterRows(Tensor source, ReadOnlySpan<int> rows, Tensor destination);
+
+    /// <summary>
+    /// A linear layer computed for some blocks of its outputs only: weight (O, K), bias (O) split into O / blockSize
+    /// blocks of consecutive output rows; <paramref name="blocks"/> (strictly increasing) picks them. x (…, K) →
+    /// destination (rows, blocks.Length·blockSize) with columns [j·bs, (j+1)·bs) = x·W[blocks[j]·bs + i, :]ᵀ + b[…].
+    /// </summary>
+    void LinearRowBlocks(Tensor x, Tensor weight, Tensor bias, ReadOnlySpan<int> blocks, int blockSize, Tensor destination);
+
+    /// <summary>
+    /// A linear layer whose input has only some blocks of its K features: x (…, blocks.Length·blockSize) holds input
+    /// blocks blocks[0], blocks[1], … side by side (strictly increasing); the missing blocks count as zeros. weight (O, K),
+    /// bias (O) → destination (rows, O) = Σ_j x[:, j·bs + i] · W[:, blocks[j]·bs + i] + b.
+    /// </summary>
+    void LinearColumnBlocks(Tensor x, Tensor weight, Tensor bias, ReadOnlySpan<int> blocks, int blockSize, Tensor destination);
 }
 
 /// <summary>Stride and zero padding of a 2-D convolution (the kernel size comes from the packed weight).</summary>
