@@ -6,6 +6,7 @@
 #   ./bench/run.sh prc [--quick]  precision/recall 10k×10k and 50k×10k vs a numpy port of ADM's estimator
 #   ./bench/run.sh inception [--batch 64]  FID Inception images/s (256→299 + network) vs the same network in python3-torch
 #   ./bench/run.sh dit     DiT-S/2 batch 8 and DiT-XL/2 batch 2 forward latency vs DiT in python3-torch
+#   ./bench/run.sh dydit [--model DiT-B/2] [--off 0.4]  DyDiT with ~40% of heads/groups/tokens off vs dense DiT: time ratio next to MAC ratio
 # Options: --threads N (default: all cores), --repeat R.
 set -euo pipefail
 cd "$(dirname "$0")/.."

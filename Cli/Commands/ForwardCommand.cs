@@ -10,37 +10,38 @@ using DyDiT.Eval.Workers.Networks.Vae;
 namespace DyDiT.Eval.Cli.Commands;
 
 /// <summary>
-/// <c>dydit-eval forward --net dit|sparsedit|vae|inception --checkpoint K [--config C] --inputs IN.npz -o OUT.npz</c>: one network call on recorded
+/// <c>dydit-eval forward --net dit|dydit|sparsedit|vae|inception --checkpoint K [--config C] --inputs IN.npz -o OUT.npz</c>: one network call on recorded
 /// inputs, for parity checks and for checking that a checkpoint loads and behaves before a long run.
 /// </summary>
 internal static class ForwardCommand
 {
     public static Command Create()
     {
-        var net = new Option<string>("--net") { Description = "Network: dit, sparsedit, vae (sd-vae decoder) or inception (the FID Inception v3)", Required = true };
-        net.AcceptOnlyFromAmong("dit", "sparsedit", "vae", "inception");
+        var net = new Option<string>("--net") { Description = "Network: dit, dydit, sparsedit, vae (sd-vae decoder) or inception (the FID Inception v3)", Required = true };
+        net.AcceptOnlyFromAmong("dit", "dydit", "sparsedit", "vae", "inception");
         var checkpoint = new Option<string>("--checkpoint")
         {
-            Description = "dit, sparsedit: the official .pt (state dict or training dict with ema/model); " +
+            Description = "dit, dydit, sparsedit: the official .pt (state dict or training dict with ema/model); " +
                           "vae: the diffusers folder (config.json + diffusion_pytorch_model.safetensors or .bin), or a weights file with --config; " +
                           "inception: pt_inception-2015-12-05-6726825d.pth",
             Required = true,
         };
         var config = new Option<string?>("--config")
         {
-            Description = "dit, sparsedit: a preset (DiT-XL/2, …, SparseDiT-XL/2; 256×256 latents of 32×32) or a JSON file whose constructor_kwargs hold the official constructor's arguments; " +
+            Description = "dit, dydit, sparsedit: a preset (DiT-XL/2, …, SparseDiT-XL/2; 256×256 latents of 32×32) or a JSON file whose constructor_kwargs hold the official constructor's arguments; " +
                           "vae: a diffusers config.json, when --checkpoint is a weights file",
         };
         var inputs = new Option<string>("--inputs")
         {
-            Description = "dit, sparsedit: .npz with x float32 [B,C,H,W], t int64 [B], y int64 [B], and a scalar cfg_scale to call forward_with_cfg on the doubled batch; " +
+            Description = "dit, dydit, sparsedit: .npz with x float32 [B,C,H,W], t int64 [B], y int64 [B], and a scalar cfg_scale to call forward_with_cfg on the doubled batch; " +
                           "vae: .npz with 'z' float32 [N,4,h,w] in DiT latent space (divided by 0.18215 here, as the samplers do); " +
                           "inception: 'x' float32 [N,299,299,3] (preprocessed network input) or 'arr_0' uint8 images [N,H,W,3] (preprocessed with --preprocess)",
             Required = true,
         };
         var output = new Option<string>("--output", "-o")
         {
-            Description = "Output .npz — dit, sparsedit: out (and macs, the multiply-accumulates executed); vae: decoded (NCHW float32) and uint8_hwc; inception: pool, spatial, logits",
+            Description = "Output .npz — dit, dydit, sparsedit: out (and macs, the multiply-accumulates executed; dydit also dense_macs, " +
+                          "attn_masks and mlp_masks [B,depth,heads], token_select [B,depth,T,1] as the official forward returns them); vae: decoded (NCHW float32) and uint8_hwc; inception: pool, spatial, logits",
             Required = true,
         };
         var preprocess = new Option<string>("--preprocess") { Description = "For arr_0 images: adm (default) or pytorch-fid", DefaultValueFactory = _ => "adm" };
@@ -55,7 +56,7 @@ internal static class ForwardCommand
             using var cpu = new CpuBackend(parse.GetValue(threads));
             string inputPath = parse.GetValue(inputs)!, weights = parse.GetValue(checkpoint)!;
             if (!File.Exists(inputPath)) throw new FileNotFoundException($"{inputPath}: file not found", inputPath);
-            if (parse.GetValue(net) is "dit" or "sparsedit")
+            if (parse.GetValue(net) is "dit" or "dydit" or "sparsedit")
             {
                 string name = parse.GetValue(net)!;
                 Transformer(cpu, name, weights, parse.GetValue(config) ?? throw new UsageException($"--net {name} needs --config (a preset or a JSON config)"),
@@ -84,7 +85,28 @@ internal static class ForwardCommand
         string? json = File.Exists(configName) ? File.ReadAllText(configName) : null;
         IDisposable model;
         Func<Tensor, long[], long[], float?, ForwardResult> run;
-        if (net == "dit")
+        Action<NpzWriter>? extra = null;
+        if (net == "dydit")
+        {
+            var config = json != null ? DitConfig.FromJson(json)
+                : DitConfig.PresetNames.Contains(configName) ? DitConfig.Preset(configName)
+                : throw new UsageException($"--config {configName}: neither a file nor a preset ({string.Join(", ", DitConfig.PresetNames)})");
+            var dydit = DyDit.Load(checkpoint, config, cpu);
+            (model, run) = (dydit, (x, t, y, s) =>
+            {
+                var r = s is float scale ? dydit.ForwardWithCfg(x, t, y, scale) : dydit.Forward(x, t, y);
+                var g = r.Routing;
+                extra = w =>
+                {
+                    w.WriteArray<long>("dense_macs", DType.Int64, [], [r.DenseMultiplyAccumulates]);
+                    w.WriteArray<float>("attn_masks", DType.Float32, [g.Batch, g.Depth, g.Heads], g.AttnMasks);
+                    w.WriteArray<float>("mlp_masks", DType.Float32, [g.Batch, g.Depth, g.Heads], g.MlpMasks);
+                    w.WriteArray<float>("token_select", DType.Float32, [g.Batch, g.Depth, g.Tokens, 1], g.TokenSelect);
+                };
+                return new ForwardResult(r.Output, r.MultiplyAccumulates);
+            });
+        }
+        else if (net == "dit")
         {
             var config = json != null ? DitConfig.FromJson(json)
                 : DitConfig.PresetNames.Contains(configName) ? DitConfig.Preset(configName)
@@ -121,6 +143,7 @@ internal static class ForwardCommand
         using var writer = new NpzWriter(outputPath);
         writer.WriteArray<float>("out", DType.Float32, output.Shape.ToArray().Select(d => (long)d).ToArray(), output.ToArray());
         writer.WriteArray<long>("macs", DType.Int64, [], [result.MultiplyAccumulates]);
+        extra?.Invoke(writer);
         writer.Complete();
         Console.Error.WriteLine($"wrote out {string.Join("×", output.Shape.ToArray())} ({result.MultiplyAccumulates / 1e9:F3} G multiply-adds) to {outputPath}");
     }

@@ -17,6 +17,9 @@ public static class DiffusionModels
     /// <summary>The <c>class</c> value of FlexDiT's models.DiT (SparseDiT), as the fixtures name it.</summary>
     public const string SparseDitClass = "models.DiT (FlexDiT models.py)";
 
+    /// <summary>The <c>class</c> value of DyDiT's models.DiT, as the fixtures name it.</summary>
+    public const string DyDitClass = "models.DiT (DyDiT/models.py)";
+
     /// <summary>Whether <paramref name="spec"/> names a preset rather than a file.</summary>
     public static bool IsPreset(string spec) =>
         DitConfig.PresetNames.Contains(spec, StringComparer.OrdinalIgnoreCase) || SparseDitConfig.PresetNames.Contains(spec, StringComparer.OrdinalIgnoreCase);
@@ -35,7 +38,8 @@ public static class DiffusionModels
             if (imageSize <= 0 || imageSize % 8 != 0) throw new ArgumentException($"image size {imageSize} is not a positive multiple of 8");
             if (SparseDitConfig.PresetNames.Contains(spec, StringComparer.OrdinalIgnoreCase))
                 return SparseDitDiffusionModel.Load(checkpoint, SparseDitConfig.Preset(spec, imageSize / 8, numClasses), backend);
-            return DitDiffusionModel.Load(checkpoint, DitConfig.Preset(spec, imageSize / 8, numClasses), backend);
+            var preset = DitConfig.Preset(spec, imageSize / 8, numClasses);
+            return HasRouters(checkpoint) ? DyDitDiffusionModel.Load(checkpoint, preset, backend) : DitDiffusionModel.Load(checkpoint, preset, backend);
         }
         if (!File.Exists(spec))
             throw new ArgumentException($"model '{spec}' is neither a preset ({string.Join(", ", DitConfig.PresetNames)}) nor an existing JSON config file");
@@ -52,8 +56,8 @@ public static class DiffusionModels
         {
             var root = doc.RootElement;
             string? cls = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("class", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
-            if (cls is not null && cls != DitClass && cls != SparseDitClass)
-                throw new ArgumentException($"{spec}: model class '{cls}' is not supported by the sampler (supported: {DitClass}, {SparseDitClass})");
+            if (cls is not null && cls != DitClass && cls != SparseDitClass && cls != DyDitClass)
+                throw new ArgumentException($"{spec}: model class '{cls}' is not supported by the sampler (supported: {DitClass}, {DyDitClass}, {SparseDitClass})");
             try
             {
                 if (cls == SparseDitClass)
@@ -62,12 +66,25 @@ public static class DiffusionModels
                     return SparseDitDiffusionModel.Load(checkpoint, sparse, backend);
                 }
                 var config = DitConfig.FromJson(root);
-                return DitDiffusionModel.Load(checkpoint, config, backend);
+                return cls == DyDitClass || HasRouters(checkpoint)
+                    ? DyDitDiffusionModel.Load(checkpoint, config, backend)
+                    : DitDiffusionModel.Load(checkpoint, config, backend);
             }
             catch (Exception e) when (e is FormatException or InvalidOperationException or ArgumentException)
             {
                 throw new FormatException($"{spec}: {e.Message}", e);
             }
         }
+    }
+
+    /// <summary>
+    /// Whether a DiT-shaped checkpoint carries DyDiT's routers (<c>…attn_rate.router…</c>): the same presets and JSON serve
+    /// DiT and DyDiT, and the λ of a DyDiT file lives in its routers.
+    /// </summary>
+    public static bool HasRouters(string checkpoint)
+    {
+        if (!File.Exists(checkpoint)) return false;
+        using var file = Engine.Formats.Torch.TorchCheckpoint.Open(checkpoint);
+        return file.StateDict().Keys.Any(k => k.Contains(".attn_rate.router", StringComparison.Ordinal));
     }
 }

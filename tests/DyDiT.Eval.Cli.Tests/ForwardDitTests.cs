@@ -83,6 +83,38 @@ public sealed class ForwardDitTests : IDisposable
         AssertClose(expected[cfg ? "cfg_out" : "out"].ToFloat32(), f["out"].ToFloat32(), cfg ? 3e-5 : 1e-5, "out");
     }
 
+    /// <summary>DyDiT (official multiply-by-mask code): masks exact, out ≤ 1e-5, forward_with_cfg ≤ 3e-5 (fixture README).</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ForwardMatchesDyDitWithItsMasks(bool cfg)
+    {
+        string prefix = cfg ? "cfg_" : "";
+        string input;
+        using (var io = NpzArchive.Open(Fixtures.Path("dydit", "dydit_tiny_io.npz")))
+        {
+            var arrays = new List<(string, DType, long[], byte[])>
+            {
+                NpzFiles.As("x", io[prefix + "x"]), NpzFiles.As("t", io[prefix + "t"]), NpzFiles.As("y", io[prefix + "y"]),
+            };
+            if (cfg) arrays.Add(("cfg_scale", DType.Float64, [], BitConverter.GetBytes(1.5)));
+            input = NpzFiles.Write(_dir.FullName, "in.npz", [.. arrays]);
+        }
+        string output = Path.Combine(_dir.FullName, "out.npz");
+        var r = CliProcess.Run("forward", "--net", "dydit", "--config", Fixtures.Path("dydit", "dydit_tiny.json"),
+            "--checkpoint", Fixtures.Path("dydit", "dydit_tiny.pt"), "--inputs", input, "-o", output);
+        Assert.True(r.ExitCode == 0, $"exit {r.ExitCode}: {r.Stderr}");
+        using var expected = NpzArchive.Open(Fixtures.Path("dydit", "dydit_tiny_io.npz"));
+        using var f = NpzArchive.Open(output);
+        AssertClose(expected[cfg ? "cfg1.5_out" : "out"].ToFloat32(), f["out"].ToFloat32(), cfg ? 3e-5 : 1e-5, "out");
+        foreach (var mask in new[] { "attn_masks", "mlp_masks", "token_select" })
+        {
+            Assert.Equal(expected[prefix + mask].Shape, f[mask].Shape);
+            Assert.Equal(expected[prefix + mask].ToFloat32(), f[mask].ToFloat32());
+        }
+        Assert.True(BitConverter.ToInt64(f["macs"].ReadAllBytes()) < BitConverter.ToInt64(f["dense_macs"].ReadAllBytes()));
+    }
+
     [Fact]
     public void MissingInputsAndUnknownConfigsAreClearErrors()
     {
