@@ -130,6 +130,19 @@ public sealed class SampleTests(ITestOutputHelper output) : IDisposable
             expected.AddRange(VaeDecoder.ToUint8Hwc(images.ToArray(), 1, 3, 64, 64));
         }
         Assert.Equal(expected, a["arr_0"].ReadAllBytes());
+
+        // ADM's evaluator reads the batch with numpy: Debian's numpy must see the same arrays.
+        if (PythonPeer.Available())
+        {
+            var seen = PythonPeer.Run("""
+                import sys, hashlib, numpy as np
+                d = np.load(sys.argv[1])
+                x, y = d["arr_0"], d["labels"]
+                print(x.dtype, x.shape, y.dtype, y.shape, hashlib.sha256(x.tobytes()).hexdigest(), ",".join(map(str, y)))
+                """, [small]).Trim();
+            string sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(a["arr_0"].ReadAllBytes()));
+            Assert.Equal($"uint8 (5, 64, 64, 3) int64 (5,) {sha} {string.Join(",", labels)}", seen);
+        }
     }
 
     [Fact]
