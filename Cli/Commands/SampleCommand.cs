@@ -24,8 +24,10 @@ internal static class SampleCommand
     {
         var model = new Option<string>("--model")
         {
-            Description = "A preset (DiT-XL/2, DiT-L/4, …; see also --image-size, --num-classes) or a JSON file with the constructor " +
-                          "kwargs (the fixtures' model JSON, or the bare {\"input_size\": …} object)",
+            Description = "A sampling preset from configs/ (dit-xl2-256, dydit-xl2-256, sparsedit-xl2-256, sparsedit-xl2-512: model, sizes and " +
+                          "the protocol's defaults, which explicit flags override), a model preset (DiT-XL/2, DiT-L/4, …, SparseDiT-XL/2; " +
+                          "see also --image-size, --num-classes) or a JSON file with the constructor kwargs (the fixtures' model JSON, or " +
+                          "the bare {\"input_size\": …} object)",
             Required = true,
         };
         var checkpoint = new Option<string>("--checkpoint") { Description = "Model weights: a torch.save state dict or training checkpoint (its 'ema' is used)", Required = true };
@@ -68,22 +70,37 @@ internal static class SampleCommand
         var imageSize = new Option<int>("--image-size") { Description = "Image size for a preset --model (latent size = image size / 8)", DefaultValueFactory = _ => 256 };
         var numClasses = new Option<int>("--num-classes") { Description = "Classes of a preset --model", DefaultValueFactory = _ => 1000 };
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores)" };
+        var net = new Option<string?>("--net")
+        {
+            Description = "Network kind: dit, dydit or sparsedit (default: from the preset, the JSON class, or DyDiT routers found in the checkpoint); " +
+                          "a kind that does not fit the checkpoint is an error naming the keys at fault",
+        };
+        net.AcceptOnlyFromAmong("dit", "dydit", "sparsedit");
         var output = new Option<string>("--output", "-o") { Description = "Output .npz: arr_0 uint8 [N,H,W,3] + labels int64 [N] (ADM's sample batch)", Required = true };
         var command = new Command("sample",
             "Generate class-conditional samples as the official DiT scripts do (DDPM or DDIM, classifier-free guidance on the first " +
             "three channels, sd-vae decoding, uint8 as sample_ddp.py) and stream them into an .npz batch.")
         {
             model, checkpoint, vae, numSamples, start, seed, cfgScale, steps, sampler, eta, rng, noise, labels, latents, batchSize,
-            imageSize, numClasses, threads, output,
+            imageSize, numClasses, threads, net, output,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
+            // A sampling preset (configs/NAME.json) names the model, sizes and the protocol's defaults; flags given
+            // explicitly still win.
+            bool Given(Option o) => parse.GetResult(o) is { Implicit: false };
+            var preset = SamplingPreset.Find(parse.GetValue(model)!);
             var request = new Request(
-                parse.GetValue(model)!, parse.GetValue(checkpoint)!, parse.GetValue(vae), parse.GetValue(numSamples), parse.GetValue(start), parse.GetValue(seed),
-                parse.GetValue(cfgScale), parse.GetValue(steps), parse.GetValue(sampler) == "ddim" ? SamplerKind.Ddim : SamplerKind.Ddpm,
+                preset?.Model ?? parse.GetValue(model)!, parse.GetValue(checkpoint)!, parse.GetValue(vae), parse.GetValue(numSamples),
+                parse.GetValue(start), parse.GetValue(seed),
+                preset != null && !Given(cfgScale) ? preset.CfgScale : parse.GetValue(cfgScale),
+                preset != null && !Given(steps) ? preset.Steps : parse.GetValue(steps),
+                (preset != null && !Given(sampler) ? preset.Sampler : parse.GetValue(sampler)) == "ddim" ? SamplerKind.Ddim : SamplerKind.Ddpm,
                 parse.GetValue(eta), parse.GetValue(rng)!, parse.GetResult(rng) is { Implicit: false }, parse.GetValue(noise),
-                parse.GetValue(labels), parse.GetValue(latents), parse.GetValue(batchSize), parse.GetValue(imageSize),
-                parse.GetValue(numClasses), parse.GetValue(threads), parse.GetValue(output)!);
+                preset != null && !Given(labels) ? preset.Labels : parse.GetValue(labels), parse.GetValue(latents), parse.GetValue(batchSize),
+                preset != null && !Given(imageSize) ? preset.ImageSize : parse.GetValue(imageSize),
+                preset != null && !Given(numClasses) ? preset.NumClasses : parse.GetValue(numClasses),
+                parse.GetValue(threads), parse.GetValue(output)!, parse.GetValue(net) ?? preset?.Net);
             return Run(request);
         }));
         return command;
@@ -92,7 +109,7 @@ internal static class SampleCommand
     private sealed record Request(
         string Model, string Checkpoint, string? Vae, int NumSamples, long Start, long Seed, float CfgScale, int Steps, SamplerKind Kind, double Eta,
         string Rng, bool RngGiven, string? Noise, string? Labels, bool Latents, int BatchSize, int ImageSize, int NumClasses, int Threads,
-        string Output);
+        string Output, string? Net);
 
     private static int Run(Request r)
     {
@@ -112,7 +129,7 @@ internal static class SampleCommand
         if (r.Noise != null && !File.Exists(r.Noise)) throw new FileNotFoundException($"{r.Noise}: file not found", r.Noise);
         if (!File.Exists(r.Checkpoint)) throw new FileNotFoundException($"{r.Checkpoint}: file not found", r.Checkpoint);
         if (!DiffusionModels.IsPreset(r.Model) && !File.Exists(r.Model))
-            throw new UsageException($"--model '{r.Model}' is neither a preset (DiT-XL/2, …) nor an existing JSON config file");
+            throw new UsageException($"--model '{r.Model}' is neither a sampling preset ({string.Join(", ", SamplingPreset.Names)}), a model preset (DiT-XL/2, …) nor an existing JSON config file");
         long[]? givenLabels = r.Labels is null or "uniform" or "balanced" ? null : ParseLabels(r.Labels, r.NumSamples);
         var schedule = DiffusionSchedule.Create(r.Steps.ToString(CultureInfo.InvariantCulture));
 
@@ -209,7 +226,7 @@ internal static class SampleCommand
     {
         try
         {
-            return DiffusionModels.Load(r.Model, r.Checkpoint, cpu, r.ImageSize, r.NumClasses);
+            return DiffusionModels.Load(r.Model, r.Checkpoint, cpu, r.ImageSize, r.NumClasses, r.Net);
         }
         catch (FormatException e)
         {

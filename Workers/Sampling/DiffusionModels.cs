@@ -30,16 +30,19 @@ public static class DiffusionModels
     /// carries its own. Unknown presets and classes raise <see cref="ArgumentException"/>; a malformed JSON file
     /// raises <see cref="FormatException"/> naming it.
     /// </summary>
-    public static IDiffusionModel Load(string spec, string checkpoint, IBackend backend, int imageSize = 256, int numClasses = 1000)
+    public static IDiffusionModel Load(string spec, string checkpoint, IBackend backend, int imageSize = 256, int numClasses = 1000,
+        string? net = null)
     {
         ArgumentNullException.ThrowIfNull(spec);
+        if (net != null) CheckNet(net, checkpoint);
         if (IsPreset(spec))
         {
             if (imageSize <= 0 || imageSize % 8 != 0) throw new ArgumentException($"image size {imageSize} is not a positive multiple of 8");
             if (SparseDitConfig.PresetNames.Contains(spec, StringComparer.OrdinalIgnoreCase))
                 return SparseDitDiffusionModel.Load(checkpoint, SparseDitConfig.Preset(spec, imageSize / 8, numClasses), backend);
             var preset = DitConfig.Preset(spec, imageSize / 8, numClasses);
-            return HasRouters(checkpoint) ? DyDitDiffusionModel.Load(checkpoint, preset, backend) : DitDiffusionModel.Load(checkpoint, preset, backend);
+            return (net ?? (HasRouters(checkpoint) ? "dydit" : "dit")) == "dydit"
+                ? DyDitDiffusionModel.Load(checkpoint, preset, backend) : DitDiffusionModel.Load(checkpoint, preset, backend);
         }
         if (!File.Exists(spec))
             throw new ArgumentException($"model '{spec}' is neither a preset ({string.Join(", ", DitConfig.PresetNames)}) nor an existing JSON config file");
@@ -66,7 +69,7 @@ public static class DiffusionModels
                     return SparseDitDiffusionModel.Load(checkpoint, sparse, backend);
                 }
                 var config = DitConfig.FromJson(root);
-                return cls == DyDitClass || HasRouters(checkpoint)
+                return net == "dydit" || (net == null && (cls == DyDitClass || HasRouters(checkpoint)))
                     ? DyDitDiffusionModel.Load(checkpoint, config, backend)
                     : DitDiffusionModel.Load(checkpoint, config, backend);
             }
@@ -75,6 +78,28 @@ public static class DiffusionModels
                 throw new FormatException($"{spec}: {e.Message}", e);
             }
         }
+    }
+
+    /// <summary>
+    /// A network kind forced by the user must fit the checkpoint: DiT given a DyDiT file (or the reverse) is an error that
+    /// names the router keys, before any compute.
+    /// </summary>
+    private static void CheckNet(string net, string checkpoint)
+    {
+        if (net is not ("dit" or "dydit" or "sparsedit")) throw new ArgumentException($"network '{net}' is not dit, dydit or sparsedit");
+        if (net == "sparsedit" || !File.Exists(checkpoint)) return;
+        var routers = RouterKeys(checkpoint);
+        if (net == "dit" && routers.Count > 0)
+            throw new Engine.Formats.TensorFileException(checkpoint,
+                $"is a DyDiT checkpoint, not DiT: unexpected router keys {string.Join(", ", routers.Take(3))}{(routers.Count > 3 ? $" (+{routers.Count - 3} more)" : "")}; use --net dydit");
+        if (net == "dydit" && routers.Count == 0)
+            throw new Engine.Formats.TensorFileException(checkpoint, "has no DyDiT router keys (blocks.N.attn_rate.router.*): it is a DiT checkpoint; use --net dit");
+    }
+
+    private static List<string> RouterKeys(string checkpoint)
+    {
+        using var file = Engine.Formats.Torch.TorchCheckpoint.Open(checkpoint);
+        return file.StateDict().Keys.Where(k => k.Contains("_rate.router", StringComparison.Ordinal) || k.Contains("token_selection.", StringComparison.Ordinal)).ToList();
     }
 
     /// <summary>

@@ -146,6 +146,36 @@ public sealed class SampleTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public void PresetsAndNetworkKindsAreCheckedAgainstTheCheckpoint()
+    {
+        // Every shipped preset parses and is consistent (latent = image / 8).
+        var names = Workers.Sampling.SamplingPreset.Names;
+        Assert.Equal(["dit-xl2-256", "dydit-xl2-256", "sparsedit-xl2-256", "sparsedit-xl2-512"], names);
+        foreach (var name in names)
+        {
+            var p = Workers.Sampling.SamplingPreset.Find(name)!;
+            Assert.Equal(p.ImageSize, 8 * p.LatentSize);
+            Assert.Equal((1.5f, 250, 1000), (p.CfgScale, p.Steps, p.NumClasses));
+        }
+        string o = Out("x.npz");
+        // The preset resolves to DiT-XL/2: the tiny checkpoint then fails strict loading, naming a key and both shapes.
+        var r = CliProcess.Run("sample", "--model", "dit-xl2-256", "--checkpoint", Fixtures.Path("dit", "dit_tiny.pt"), "--latents",
+            "--num-samples", "1", "-o", o);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("expected [1152, 4, 2, 2]", r.Stderr); // XL/2 hidden size
+        // A DiT file forced to DyDiT, and a DyDiT file forced to DiT: named before any compute.
+        r = CliProcess.Run("sample", "--model", Fixtures.Path("dit", "dit_tiny.json"), "--net", "dydit", "--checkpoint", Fixtures.Path("dit", "dit_tiny.pt"),
+            "--latents", "--num-samples", "1", "-o", o);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("no DyDiT router keys", r.Stderr);
+        r = CliProcess.Run("sample", "--model", Fixtures.Path("dydit", "dydit_tiny.json"), "--net", "dit", "--checkpoint", Fixtures.Path("dydit", "dydit_tiny.pt"),
+            "--latents", "--num-samples", "1", "-o", o);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("attn_rate.router", r.Stderr);
+        Assert.False(File.Exists(o));
+    }
+
+    [Fact]
     public void BadArgumentsExitWithoutLeavingFiles()
     {
         var path = Out("never.npz");
