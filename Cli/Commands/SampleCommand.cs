@@ -66,7 +66,7 @@ internal static class SampleCommand
             DefaultValueFactory = _ => 0,
         };
         var latents = new Option<bool>("--latents") { Description = "Write the final latents (latents float32 [N,C,h,w] + labels) instead of decoded images" };
-        var batchSize = new Option<int>("--batch-size") { Description = "Samples per batch (memory grows with it)", DefaultValueFactory = _ => 32 };
+        var batchSize = new Option<int>("--batch-size", "--batch") { Description = "Samples per batch (memory grows with it)", DefaultValueFactory = _ => 32 };
         var imageSize = new Option<int>("--image-size") { Description = "Image size for a preset --model (latent size = image size / 8)", DefaultValueFactory = _ => 256 };
         var numClasses = new Option<int>("--num-classes") { Description = "Classes of a preset --model", DefaultValueFactory = _ => 1000 };
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores)" };
