@@ -60,7 +60,7 @@ if [ "$mode" = test ]; then
   rc=${PIPESTATUS[0]}
   set -e
   # One closing line over all test assemblies.
-  awk -F'[,:]' '/^(Passed|Failed)!/ { for (i = 1; i <= NF; i++) { gsub(/ /, "", $i);
+  awk -F'[,:]' '/^(Passed|Failed)!/ { for (i = 1; i <= NF; i++) { gsub(/ /, "", $i); sub(/^(Passed|Failed)!-/, "", $i);
         if ($i == "Failed") f += $(i+1); if ($i == "Passed") p += $(i+1); if ($i == "Skipped") s += $(i+1) } }
       END { printf "Tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
   rm -f "$log"
