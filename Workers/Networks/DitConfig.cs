@@ -17,7 +17,7 @@ public sealed record DitConfig(
     double MlpRatio = 4.0,
     double ClassDropoutProb = 0.1,
     int NumClasses = 1000,
-    bool LearnSigma = true)
+    bool LearnSigma = true) : ILatentNetworkConfig
 {
     /// <summary>Output channels: ε and, with learn_sigma, the variance interpolation v (2·in_channels).</summary>
     public int OutChannels => LearnSigma ? 2 * InChannels : InChannels;

@@ -48,7 +48,7 @@ public sealed record SparseDitConfig(
     int NumClasses = 1000,
     bool LearnSigma = true,
     SparseDitAttentionBias AttnRelatPos = SparseDitAttentionBias.None,
-    double Temp = 1.0)
+    double Temp = 1.0) : ILatentNetworkConfig
 {
     /// <summary><c>dumbbell_group</c>; the constructor's default is [2, 2, 1, 1] (the sampling scripts pass [1, 3, 1, 1]).</summary>
     public DumbbellGroup DumbbellGroup { get; init; } = new(2, 2, 1, 1);

@@ -7,36 +7,19 @@ namespace DyDiT.Eval.Workers.Sampling;
 /// <see cref="DyDit"/> as an <see cref="IDiffusionModel"/>: routed calls (skipped heads, channel groups and tokens); the
 /// MACs reported are the ones executed.
 /// </summary>
-public sealed class DyDitDiffusionModel(DyDit network, IBackend backend) : IDiffusionModel
+public sealed class DyDitDiffusionModel(DyDit network, IBackend backend)
+    : NetworkDiffusionModel<DyDit>(network, network?.Config!, backend, ownsNetwork: true)
 {
-    public DyDit Network { get; } = network ?? throw new ArgumentNullException(nameof(network));
-
     /// <summary>Loads a DyDiT checkpoint (state dict or training checkpoint with ema, strict keys incl. the routers).</summary>
     public static DyDitDiffusionModel Load(string checkpoint, DitConfig config, IBackend backend)
         => new(DyDit.Load(checkpoint, config, backend), backend);
 
-    public string Name => "DyDiT";
+    public override string Name => "DyDiT";
 
-    public IBackend Backend { get; } = backend ?? throw new ArgumentNullException(nameof(backend));
+    public override ForwardResult Forward(Tensor x, ReadOnlySpan<long> t, ReadOnlySpan<long> y) => Plain(Network.Forward(x, t, y));
 
-    public int InChannels => Network.Config.InChannels;
-
-    public int InputSize => Network.Config.InputSize;
-
-    public int OutChannels => Network.Config.OutChannels;
-
-    public bool LearnSigma => Network.Config.LearnSigma;
-
-    public int NumClasses => Network.Config.NumClasses;
-
-    public int? NullClass => Network.Config.NullClass;
-
-    public ForwardResult Forward(Tensor x, ReadOnlySpan<long> t, ReadOnlySpan<long> y) => Plain(Network.Forward(x, t, y));
-
-    public ForwardResult ForwardWithCfg(Tensor x, ReadOnlySpan<long> t, ReadOnlySpan<long> y, float cfgScale)
+    public override ForwardResult ForwardWithCfg(Tensor x, ReadOnlySpan<long> t, ReadOnlySpan<long> y, float cfgScale)
         => Plain(Network.ForwardWithCfg(x, t, y, cfgScale));
 
     private static ForwardResult Plain(DyDitForwardResult r) => new(r.Output, r.MultiplyAccumulates);
-
-    public void Dispose() => Network.Dispose();
 }
