@@ -17,6 +17,16 @@ public sealed class StateDictReader
         Source = source;
     }
 
+    /// <summary>
+    /// Opens a <c>torch.save</c> file (zip or legacy; a training checkpoint gives its <c>ema</c>, else <c>model</c>),
+    /// hands its state dict to <paramref name="build"/> while the file is open, and closes it.
+    /// </summary>
+    public static T FromCheckpoint<T>(string path, Func<IReadOnlyDictionary<string, StoredTensor>, T> build)
+    {
+        using var checkpoint = Torch.TorchCheckpoint.Open(path);
+        return build(checkpoint.StateDict().ToDictionary(kv => kv.Key, kv => (StoredTensor)kv.Value, StringComparer.Ordinal));
+    }
+
     /// <summary>The file (or description) the state dict came from, for messages.</summary>
     public string Source { get; }
 

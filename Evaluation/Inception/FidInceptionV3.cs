@@ -73,11 +73,7 @@ public sealed class FidInceptionV3 : IDisposable
     /// unexpected or misshapen key raises <see cref="TensorFileException"/> naming the file, the key and the shapes.
     /// </summary>
     public static FidInceptionV3 Load(string path, IBackend backend)
-    {
-        using var checkpoint = TorchCheckpoint.Open(path);
-        var stateDict = checkpoint.StateDict().ToDictionary(kv => kv.Key, kv => (StoredTensor)kv.Value, StringComparer.Ordinal);
-        return FromStateDict(stateDict, path, backend);
-    }
+        => StateDictReader.FromCheckpoint(path, stateDict => FromStateDict(stateDict, path, backend));
 
     /// <summary>Builds the network from state-dict tensors; <paramref name="source"/> names them in error messages.</summary>
     public static FidInceptionV3 FromStateDict(IReadOnlyDictionary<string, StoredTensor> stateDict, string source, IBackend backend)

@@ -65,11 +65,7 @@ public sealed class Dit : IDisposable
     /// file, the key and the shapes. <c>pos_embed</c> may be absent (it is then computed).
     /// </summary>
     public static Dit Load(string path, DitConfig config, IBackend backend)
-    {
-        using var checkpoint = TorchCheckpoint.Open(path);
-        var stateDict = checkpoint.StateDict().ToDictionary(kv => kv.Key, kv => (StoredTensor)kv.Value, StringComparer.Ordinal);
-        return FromStateDict(stateDict, path, config, backend);
-    }
+        => StateDictReader.FromCheckpoint(path, stateDict => FromStateDict(stateDict, path, config, backend));
 
     /// <summary>Builds the network from state-dict tensors; <paramref name="source"/> names them in error messages.</summary>
     public static Dit FromStateDict(IReadOnlyDictionary<string, StoredTensor> stateDict, string source, DitConfig config, IBackend backend)

@@ -66,11 +66,7 @@ public sealed class DyDit : IDisposable
     /// a missing, unexpected or misshapen key raises <see cref="TensorFileException"/>. <c>pos_embed</c> may be absent.
     /// </summary>
     public static DyDit Load(string path, DitConfig config, IBackend backend)
-    {
-        using var checkpoint = TorchCheckpoint.Open(path);
-        var stateDict = checkpoint.StateDict().ToDictionary(kv => kv.Key, kv => (StoredTensor)kv.Value, StringComparer.Ordinal);
-        return FromStateDict(stateDict, path, config, backend);
-    }
+        => StateDictReader.FromCheckpoint(path, stateDict => FromStateDict(stateDict, path, config, backend));
 
     /// <summary>Builds the network from state-dict tensors; <paramref name="source"/> names them in error messages.</summary>
     public static DyDit FromStateDict(IReadOnlyDictionary<string, StoredTensor> stateDict, string source, DitConfig config, IBackend backend)

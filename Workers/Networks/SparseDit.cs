@@ -110,11 +110,7 @@ public sealed class SparseDit : IDisposable
     /// 'relat' <c>relative_position_index</c> buffers may be absent (they are then computed).
     /// </summary>
     public static SparseDit Load(string path, SparseDitConfig config, IBackend backend)
-    {
-        using var checkpoint = TorchCheckpoint.Open(path);
-        var stateDict = checkpoint.StateDict().ToDictionary(kv => kv.Key, kv => (StoredTensor)kv.Value, StringComparer.Ordinal);
-        return FromStateDict(stateDict, path, config, backend);
-    }
+        => StateDictReader.FromCheckpoint(path, stateDict => FromStateDict(stateDict, path, config, backend));
 
     /// <summary>Builds the network from state-dict tensors; <paramref name="source"/> names them in error messages.</summary>
     public static SparseDit FromStateDict(IReadOnlyDictionary<string, StoredTensor> stateDict, string source, SparseDitConfig config, IBackend backend)
