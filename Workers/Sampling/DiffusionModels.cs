@@ -106,10 +106,5 @@ public static class DiffusionModels
     /// Whether a DiT-shaped checkpoint carries DyDiT's routers (<c>…attn_rate.router…</c>): the same presets and JSON serve
     /// DiT and DyDiT, and the λ of a DyDiT file lives in its routers.
     /// </summary>
-    public static bool HasRouters(string checkpoint)
-    {
-        if (!File.Exists(checkpoint)) return false;
-        using var file = Engine.Formats.Torch.TorchCheckpoint.Open(checkpoint);
-        return file.StateDict().Keys.Any(k => k.Contains(".attn_rate.router", StringComparison.Ordinal));
-    }
+    public static bool HasRouters(string checkpoint) => File.Exists(checkpoint) && RouterKeys(checkpoint).Count > 0;
 }
