@@ -133,8 +133,8 @@ internal static class ForwardCommand
                 if (!npz.Contains(name)) throw new TensorFileException(inputPath, $"has no array '{name}' (dit needs x, t, y); it holds: {string.Join(", ", npz.Arrays.Select(a => a.Name))}");
             x = npz["x"].ToFloat32();
             shape = npz["x"].Shape.Select(d => checked((int)d)).ToArray();
-            t = Longs(npz, "t", inputPath);
-            y = Longs(npz, "y", inputPath);
+            t = IntegerVectors.Read(npz["t"], inputPath, "array 't'");
+            y = IntegerVectors.Read(npz["y"], inputPath, "array 'y'");
             if (npz.Contains("cfg_scale")) cfgScale = npz["cfg_scale"].ToFloat32()[0];
         }
         using var input = cpu.FromHost(x, shape);
@@ -146,17 +146,6 @@ internal static class ForwardCommand
         extra?.Invoke(writer);
         writer.Complete();
         Console.Error.WriteLine($"wrote out {string.Join("×", output.Shape.ToArray())} ({result.MultiplyAccumulates / 1e9:F3} G multiply-adds) to {outputPath}");
-    }
-
-    private static long[] Longs(NpzArchive npz, string name, string path)
-    {
-        var a = npz[name];
-        if (a.Shape.Count != 1 || a.DType is not (DType.Int64 or DType.Int32))
-            throw new TensorFileException(path, $"array '{name}' must be int64 [B], found {a.DType.NumpyName()} [{string.Join(",", a.Shape)}]");
-        var bytes = a.ReadAllBytes();
-        return a.DType == DType.Int64
-            ? System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(bytes).ToArray()
-            : System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(bytes).ToArray().Select(v => (long)v).ToArray();
     }
 
     // z (N, 4, h, w) in DiT latent space → decoded (N, 3, 8h, 8w) and uint8_hwc (N, 8h, 8w, 3)

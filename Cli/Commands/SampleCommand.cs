@@ -246,13 +246,7 @@ internal static class SampleCommand
             if (text.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
             {
                 using var npy = NpyFile.Open(text);
-                var a = npy.Array;
-                if (a.Shape.Count != 1 || a.DType is not (DType.Int64 or DType.Int32))
-                    throw new TensorFileException(text, $"labels must be int64 or int32 [N], found {a.DType.NumpyName()} [{string.Join(",", a.Shape)}]");
-                var bytes = a.ReadAllBytes();
-                fromFile = a.DType == DType.Int64
-                    ? System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(bytes).ToArray()
-                    : System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(bytes).ToArray().Select(v => (long)v).ToArray();
+                fromFile = IntegerVectors.Read(npy.Array, text, "labels");
                 if (fromFile.Any(v => v < 0)) throw new TensorFileException(text, "labels must be >= 0");
             }
             else
