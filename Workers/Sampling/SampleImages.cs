@@ -37,4 +37,34 @@ public static class SampleImages
         }
         return result;
     }
+
+    /// <summary>
+    /// The preview grid <c>sample.py</c> saves: torchvision's <c>save_image(samples, nrow, normalize=True,
+    /// value_range=(-1, 1))</c> — images (count, C, H, W) clamped to [−1, 1] and mapped to [0, 1] in float32, laid out
+    /// <paramref name="nrow"/> per row with <paramref name="padding"/> zero pixels around each, then
+    /// <c>x·255 + 0.5</c> clamped and truncated to uint8. Returns (grid H, grid W, C) bytes.
+    /// </summary>
+    // images: (count, C, H, W) → grid: (rows·(H+p)+p, cols·(W+p)+p, C)
+    public static byte[] PreviewGrid(ReadOnlySpan<float> images, int count, int channels, int height, int width, int nrow, int padding = 2)
+    {
+        if (count <= 0 || nrow <= 0 || padding < 0 || images.Length != (long)count * channels * height * width)
+            throw new ArgumentException($"{images.Length} values are not {count} images of ({channels}, {height}, {width}) for a grid of {nrow} per row");
+        int cols = Math.Min(nrow, count), rows = (count + cols - 1) / cols;
+        int gridH = rows * (height + padding) + padding, gridW = cols * (width + padding) + padding;
+        var grid = new byte[gridH * gridW * channels]; // padding stays 0 (0·255 + 0.5 truncates to 0)
+        for (int k = 0; k < count; k++)
+        {
+            int top = k / cols * (height + padding) + padding, left = k % cols * (width + padding) + padding;
+            for (int c = 0; c < channels; c++)
+                for (int y = 0; y < height; y++)
+                    for (int x = 0; x < width; x++)
+                    {
+                        float v = images[((k * channels + c) * height + y) * width + x];
+                        float unit = (Math.Clamp(v, -1f, 1f) - -1f) / 2f;
+                        float scaled = Math.Clamp(unit * 255f + 0.5f, 0f, 255f);
+                        grid[((top + y) * gridW + left + x) * channels + c] = (byte)scaled;
+                    }
+        }
+        return grid;
+    }
 }

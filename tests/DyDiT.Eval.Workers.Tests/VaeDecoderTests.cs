@@ -246,4 +246,29 @@ public sealed class VaeDecoderTests : IDisposable
         _log.WriteLine($"{what}: max abs err {worst:g3} (tolerance {tolerance:g3})");
         Assert.True(worst <= tolerance, $"{what}: max abs err {worst:g3} at {at} (expected {expected[at]}, got {actual[at]}) > {tolerance:g3}");
     }
+
+    /// <summary>
+    /// sample.py's preview PNG (save_image with normalize, value_range (−1, 1), nrow 2, padding 2) from our decoded
+    /// images; uint8 tolerance as for uint8_hwc in the fixture README (|Δ| ≤ 1 on ≤ 0.1 % of values).
+    /// </summary>
+    [Fact]
+    public void PreviewGridMatchesSamplePysSavedImage()
+    {
+        using var io = NpzArchive.Open(Fixtures.Path("vae", "vae_tiny_io.npz"));
+        using var vae = VaeDecoder.Load(TinyFolder, _cpu);
+        using var latents = _cpu.FromHost(io["z_div_scale"].ToFloat32(), 3, 4, 4, 4);
+        using var images = vae.Decode(latents);
+        var grid = DyDiT.Eval.Workers.Sampling.SampleImages.PreviewGrid(images.ToArray(), 3, 3, 32, 32, nrow: 2);
+        var expected = io["sample_py_grid_uint8"];
+        Assert.Equal([70L, 70, 3], expected.Shape);
+        var want = expected.ReadAllBytes();
+        Assert.Equal(want.Length, grid.Length);
+        int off = 0;
+        for (int i = 0; i < want.Length; i++)
+        {
+            Assert.True(Math.Abs(want[i] - grid[i]) <= 1, $"grid[{i}]: {grid[i]} vs {want[i]}");
+            if (want[i] != grid[i]) off++;
+        }
+        Assert.True(off <= want.Length / 1000, $"{off} of {want.Length} grid values differ");
+    }
 }
