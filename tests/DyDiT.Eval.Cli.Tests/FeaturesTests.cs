@@ -68,6 +68,23 @@ public sealed class FeaturesTests : IDisposable
         AssertClose(io2[$"{path}_pool"].ToFloat32(), f["pool"].ToFloat32(), 1e-3, "pool");
         AssertClose(io2[$"{path}_spatial"].ToFloat32(), f["spatial"].ToFloat32(), 1e-3, "spatial");
         AssertClose(io2[$"{path}_logits_unbiased"].ToFloat32(), f["logits"].ToFloat32(), 3e-3, "logits");
+        // the class probabilities ADM's Inception Score uses: softmax of the unbiased logits, ≤ 2e-4 (issue/README)
+        AssertClose(io2[$"{path}_softmax_unbiased"].ToFloat32(), Softmax(f["logits"].ToFloat32(), 1008), 2e-4, "softmax");
+    }
+
+    // row-wise softmax in float64 (an independent rendering; ADM's float32 softmax differs by ~1e-7)
+    private static float[] Softmax(float[] logits, int classes)
+    {
+        var p = new float[logits.Length];
+        for (int r = 0; r < logits.Length / classes; r++)
+        {
+            var row = logits.AsSpan(r * classes, classes);
+            double max = double.NegativeInfinity, sum = 0;
+            foreach (float v in row) max = Math.Max(max, v);
+            foreach (float v in row) sum += Math.Exp(v - max);
+            for (int j = 0; j < classes; j++) p[r * classes + j] = (float)(Math.Exp(row[j] - max) / sum);
+        }
+        return p;
     }
 
     [Fact]
