@@ -240,26 +240,7 @@ internal static class SampleCommand
 
     private static long[] ParseLabels(string text, int count)
     {
-        if (File.Exists(text))
-        {
-            long[] fromFile;
-            if (text.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
-            {
-                using var npy = NpyFile.Open(text);
-                fromFile = IntegerVectors.Read(npy.Array, text, "labels");
-                if (fromFile.Any(v => v < 0)) throw new TensorFileException(text, "labels must be >= 0");
-            }
-            else
-            {
-                var words = File.ReadAllText(text).Split([',', ' ', '\n', '\r', '\t'], StringSplitOptions.RemoveEmptyEntries);
-                fromFile = new long[words.Length];
-                for (int i = 0; i < words.Length; i++)
-                    if (!long.TryParse(words[i], NumberStyles.None, CultureInfo.InvariantCulture, out fromFile[i]))
-                        throw new TensorFileException(text, $"'{words[i]}' (entry {i}) is not a class index");
-            }
-            if (fromFile.Length != count) throw new TensorFileException(text, $"holds {fromFile.Length} labels for --num-samples {count}");
-            return fromFile;
-        }
+        if (File.Exists(text)) return LabelFile.Read(text, count);
         var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         var labels = new long[parts.Length];
         for (int i = 0; i < parts.Length; i++)

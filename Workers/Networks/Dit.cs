@@ -109,7 +109,7 @@ public sealed class Dit : IDisposable
 
         var output = _backend.Empty(b, cfg.OutChannels, cfg.InputSize, cfg.InputSize);
         _backend.Unpatchify(patches, cfg.PatchSize, output);
-        return new ForwardResult(output, macs.Total);
+        return new ForwardResult(output, macs.Total, DenseMultiplyAccumulates: macs.Total);
     }
 
     /// <summary>

@@ -21,5 +21,9 @@ public sealed class DyDitDiffusionModel(DyDit network, IBackend backend)
     public override ForwardResult ForwardWithCfg(Tensor x, ReadOnlySpan<long> t, ReadOnlySpan<long> y, float cfgScale)
         => Plain(Network.ForwardWithCfg(x, t, y, cfgScale));
 
-    private static ForwardResult Plain(DyDitForwardResult r) => new(r.Output, r.MultiplyAccumulates);
+    private static ForwardResult Plain(DyDitForwardResult r)
+    {
+        var (heads, groups, tokens) = r.Routing.MaskMeans();
+        return new(r.Output, r.MultiplyAccumulates, r.DenseMultiplyAccumulates, new RoutingActivity(heads, groups, tokens));
+    }
 }

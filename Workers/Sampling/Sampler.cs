@@ -1,4 +1,5 @@
 using DyDiT.Eval.Workers.Diffusion;
+using DyDiT.Eval.Workers.Networks;
 using DyDiT.Eval.Workers.Noise;
 
 namespace DyDiT.Eval.Workers.Sampling;
@@ -28,9 +29,12 @@ public sealed record SamplerSettings(DiffusionSchedule Schedule, float CfgScale 
 /// <summary>
 /// One sampled batch. <see cref="Latents"/> holds the samples' final latents (B, C, H, W) (the conditional half with
 /// guidance); <see cref="Final"/> the loop's whole final batch (2B rows with guidance, the null-label copies after).
-/// <see cref="StepMultiplyAccumulates"/>[s] counts the network's work at step s for the whole loop batch.
+/// <see cref="StepMultiplyAccumulates"/>[s] counts the network's work at step s for the whole loop batch,
+/// <see cref="StepDenseMultiplyAccumulates"/>[s] what a plain DiT of the same shape would have done (null when the model
+/// does not say), <see cref="StepActivity"/>[s] the mean share of routed units that ran (DyDiT only, else null).
 /// </summary>
-public sealed record SampleBatch(long[] Samples, long[] Labels, float[] Latents, float[] Final, long[] StepMultiplyAccumulates)
+public sealed record SampleBatch(long[] Samples, long[] Labels, float[] Latents, float[] Final, long[] StepMultiplyAccumulates,
+    long[]? StepDenseMultiplyAccumulates = null, RoutingActivity[]? StepActivity = null)
 {
     public long MultiplyAccumulates => StepMultiplyAccumulates.Sum();
 }
@@ -115,13 +119,20 @@ public sealed class Sampler
         var t = new long[m];
         int steps = schedule.NumTimesteps;
         var macs = new long[steps];
+        long[]? dense = new long[steps];
+        RoutingActivity[]? activity = new RoutingActivity[steps];
         using var network = new NetworkCall(model, Settings, b, row);
         for (int s = 0; s < steps; s++)
         {
             cancellation.ThrowIfCancellationRequested();
             int index = steps - 1 - s;
             Array.Fill(t, schedule.TimestepMap[index]);
-            macs[s] = network.Run(x, t, y, output);
+            var cost = network.Run(x, t, y, output);
+            macs[s] = cost.MultiplyAccumulates;
+            if (dense != null && cost.DenseMultiplyAccumulates is long d) dense[s] = d;
+            else dense = null;
+            if (activity != null && cost.Activity is { } a) activity[s] = a;
+            else activity = null;
             SamplingSteps.PMeanVariance(schedule, index, m, c, x, output, mean, logVariance, predXStart);
             noise.StepNoise(samples, s, guided, stepNoise);
             if (Settings.Kind == SamplerKind.Ddim)
@@ -131,7 +142,7 @@ public sealed class Sampler
             (x, next) = (next, x);
             stepDone?.Invoke(s + 1);
         }
-        return new SampleBatch(samples.ToArray(), y.AsSpan(0, b).ToArray(), x.AsSpan(0, b * row).ToArray(), x, macs);
+        return new SampleBatch(samples.ToArray(), y.AsSpan(0, b).ToArray(), x.AsSpan(0, b * row).ToArray(), x, macs, dense, activity);
     }
 
     /// <summary>
@@ -168,11 +179,18 @@ public sealed class Sampler
             }
         }
 
-        /// <summary>Writes the model output for x (loop batch) into <paramref name="output"/>; returns the MACs.</summary>
-        public long Run(float[] x, long[] t, long[] y, float[] output)
+        /// <summary>
+        /// Writes the model output for x (loop batch) into <paramref name="output"/>; returns the work done: MACs summed
+        /// over the calls, dense MACs summed (null if any call did not report them), activity averaged over the calls
+        /// (all calls have the same rows).
+        /// </summary>
+        public StepCost Run(float[] x, long[] t, long[] y, float[] output)
         {
             if (!_perSample) return Call(x, t, y, output);
             long macs = 0;
+            long? dense = 0;
+            double heads = 0, groups = 0, tokens = 0;
+            bool routed = true;
             for (int r = 0; r < _batch; r++)
             {
                 for (int k = 0; k < _rows; k++)
@@ -182,23 +200,34 @@ public sealed class Sampler
                     _t![k] = t[source];
                     _y![k] = y[source];
                 }
-                macs += Call(_x!, _t!, _y!, _out!);
+                var cost = Call(_x!, _t!, _y!, _out!);
+                macs += cost.MultiplyAccumulates;
+                dense = dense is long sum && cost.DenseMultiplyAccumulates is long d ? sum + d : null;
+                if (cost.Activity is { } a)
+                {
+                    heads += a.Heads;
+                    groups += a.Groups;
+                    tokens += a.Tokens;
+                }
+                else routed = false;
                 for (int k = 0; k < _rows; k++)
                     _out.AsSpan(k * 2 * _row, 2 * _row).CopyTo(output.AsSpan((k * _batch + r) * 2 * _row, 2 * _row));
             }
-            return macs;
+            return new StepCost(macs, dense, routed ? new RoutingActivity(heads / _batch, groups / _batch, tokens / _batch) : null);
         }
 
-        private long Call(float[] x, long[] t, long[] y, float[] output)
+        private StepCost Call(float[] x, long[] t, long[] y, float[] output)
         {
             _model.Backend.Upload(x, _input);
             using var result = _guided ? _model.ForwardWithCfg(_input, t, y, _scale) : _model.Forward(_input, t, y);
             if (result.Output.Length != output.Length)
                 throw new InvalidOperationException($"{_model.Name} returned {result.Output} for {_rows} latents of ({_model.InChannels}, {_model.InputSize}, {_model.InputSize})");
             _model.Backend.Download(result.Output, output);
-            return result.MultiplyAccumulates;
+            return new StepCost(result.MultiplyAccumulates, result.DenseMultiplyAccumulates, result.Activity);
         }
 
         public void Dispose() => _input.Dispose();
     }
+
+    private readonly record struct StepCost(long MultiplyAccumulates, long? DenseMultiplyAccumulates, RoutingActivity? Activity);
 }

@@ -64,12 +64,21 @@ public sealed class VaeDecoder : IDisposable
     /// </summary>
     public static VaeDecoder Load(string folder, IBackend backend)
     {
+        var (config, weights) = Files(folder);
+        return Load(config, weights, backend);
+    }
+
+    /// <summary>The config and weights files <see cref="Load(string, IBackend)"/> reads from a diffusers folder.</summary>
+    public static (string Config, string Weights) Files(string folder)
+    {
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{folder}: VAE folder not found");
         var weights = new[] { "diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin" }
             .Select(f => Path.Combine(folder, f)).FirstOrDefault(File.Exists)
             ?? throw new FileNotFoundException($"{folder}: no diffusion_pytorch_model.safetensors or diffusion_pytorch_model.bin",
                 Path.Combine(folder, "diffusion_pytorch_model.safetensors"));
-        return Load(Path.Combine(folder, "config.json"), weights, backend);
+        var config = Path.Combine(folder, "config.json");
+        if (!File.Exists(config)) throw new FileNotFoundException($"{config}: file not found", config);
+        return (config, weights);
     }
 
     /// <summary>Loads from an explicit config file and weights file (.safetensors or a torch.save state dict).</summary>

@@ -1,10 +1,9 @@
 using System.Runtime.InteropServices;
-using DyDiT.Eval.Engine.Formats;
 
-namespace DyDiT.Eval.Cli;
+namespace DyDiT.Eval.Engine.Formats;
 
 /// <summary>Reads 1-D integer arrays (timesteps, labels) given by users as int64 or int32.</summary>
-internal static class IntegerVectors
+public static class IntegerVectors
 {
     /// <summary>The values of <paramref name="a"/> widened to int64; <paramref name="what"/> names it in the error.</summary>
     public static long[] Read(StoredTensor a, string path, string what)
