@@ -39,6 +39,10 @@ ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0' || need+=(libopenblas0-pt
 if [ "$mode" != main ]; then
   /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || need+=(python3-numpy)
 fi
+if [ "$mode" = test ]; then
+  # The ledger tests start a throw-away PostgreSQL server (initdb + pg_ctl), so its server binaries must be there.
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 || need+=(postgresql)
+fi
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 
 if ! command -v dotnet >/dev/null 2>&1; then
