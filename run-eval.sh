@@ -38,6 +38,9 @@ need=()
 ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0' || need+=(libopenblas0-pthread)
 if [ "$mode" != main ]; then
   /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || need+=(python3-numpy)
+  # independent PNG checkers for the report's grid.png tests (PIL decodes every pixel, pngcheck the chunks)
+  /usr/bin/python3 -c 'import PIL.Image' >/dev/null 2>&1 || need+=(python3-pil)
+  command -v pngcheck >/dev/null 2>&1 || need+=(pngcheck)
 fi
 if [ "$mode" = test ]; then
   # The ledger tests start a throw-away PostgreSQL server (initdb + pg_ctl), so its server binaries must be there.

@@ -11,6 +11,7 @@ root.Subcommands.Add(ForwardCommand.Create());
 root.Subcommands.Add(SampleCommand.Create());
 root.Subcommands.Add(FeaturesCommand.Create());
 root.Subcommands.Add(EvaluateCommand.Create());
+root.Subcommands.Add(ReportCommand.Create());
 root.Subcommands.Add(DoctorCommand.Create());
 
 var parsed = root.Parse(args);

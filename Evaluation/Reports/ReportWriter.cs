@@ -1,0 +1,147 @@
+using System.Text.Json;
+using DyDiT.Eval.Engine.Formats.Png;
+
+namespace DyDiT.Eval.Evaluation.Reports;
+
+/// <summary>What <see cref="ReportWriter.Write"/> may be told.</summary>
+public sealed record ReportOptions
+{
+    /// <summary>Samples per run in <c>grid.png</c> (the first K of each <c>samples.npz</c>); 0 writes no grid.</summary>
+    public int GridSamples { get; init; } = 8;
+}
+
+/// <summary>The files a report consists of and what it found odd (also shown in the report).</summary>
+public sealed record ReportOutput(string Directory, IReadOnlyList<string> Files, IReadOnlyList<string> Warnings)
+{
+    public string Html => Path.Combine(Directory, ReportWriter.HtmlFile);
+
+    public string Markdown => Path.Combine(Directory, ReportWriter.MarkdownFile);
+}
+
+/// <summary>
+/// Compares finished runs: reads each run directory's <c>run-summary.json</c>, <c>samples.npz</c> (the first images
+/// only) and, when the summary has no metrics, its <c>metrics.json</c> (as <c>dydit-eval evaluate --json</c> writes
+/// it), and writes <c>results.csv</c>, <c>results.json</c>, <c>report.md</c>, <c>report.html</c>, the plots
+/// (<c>fid_vs_gmacs.svg</c>, <c>throughput.svg</c>, <c>dydit_activity.svg</c> when a run recorded per-step activity)
+/// and <c>grid.png</c>. Every input is checked before anything is written, so a bad run directory leaves no partial
+/// report; each file is written under a temporary name and renamed into place.
+/// </summary>
+public static class ReportWriter
+{
+    public const string CsvFile = "results.csv", JsonFile = "results.json", MarkdownFile = "report.md", HtmlFile = "report.html", GridFile = "grid.png";
+
+    /// <summary>The metrics file <c>dydit-eval evaluate --json</c> writes, read from a run directory when its summary has no metrics.</summary>
+    public const string MetricsFile = "metrics.json";
+
+    /// <summary>
+    /// Writes the report on <paramref name="runDirectories"/> (in that order: table rows, grid rows) into
+    /// <paramref name="outputDirectory"/>, creating it. Throws <see cref="ReportInputException"/> naming the file when a
+    /// run directory lacks its summary or samples or the summary is invalid, and
+    /// <see cref="Engine.Formats.TensorFileException"/> when a <c>samples.npz</c> is damaged or not an ADM batch.
+    /// </summary>
+    public static ReportOutput Write(IReadOnlyList<string> runDirectories, string outputDirectory, ReportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(runDirectories);
+        ArgumentNullException.ThrowIfNull(outputDirectory);
+        options ??= new ReportOptions();
+        if (runDirectories.Count == 0) throw new ArgumentException("a report needs at least one run directory", nameof(runDirectories));
+        if (options.GridSamples < 0) throw new ArgumentException($"GridSamples is {options.GridSamples}; use 0 for no grid", nameof(options));
+
+        // Read and check everything first.
+        var summaries = new List<RunSummary>();
+        var metrics = new List<RunMetrics?>();
+        var samplesPaths = new List<string>();
+        foreach (var dir in runDirectories)
+        {
+            if (!Directory.Exists(dir))
+                throw new ReportInputException(dir, "run directory not found (pass the folders dydit-eval run created, each with run-summary.json and samples.npz)");
+            var summary = RunSummary.Load(Path.Combine(dir, RunSummary.FileName));
+            var samples = Path.Combine(dir, summary.SamplesFile);
+            if (!File.Exists(samples))
+                throw new ReportInputException(samples, $"not found — {RunSummary.FileName} names samples_file '{summary.SamplesFile}', the merged sample batch of a finished run");
+            summaries.Add(summary);
+            samplesPaths.Add(samples);
+            metrics.Add(summary.Metrics == null ? ReadMetrics(Path.Combine(dir, MetricsFile)) : null);
+        }
+        var rows = RunResult.Compare(summaries, metrics);
+        var warnings = new List<string>();
+        var samplesByRun = new List<SampleGrid.Samples>();
+        for (int i = 0; i < rows.Count; i++)
+        {
+            var s = SampleGrid.Read(samplesPaths[i], options.GridSamples);
+            samplesByRun.Add(s);
+            if (s.Total != rows[i].Summary.NumSamples)
+                warnings.Add($"{rows[i].Run}: {samplesPaths[i]} holds {s.Total} images, but its summary says num_samples = {rows[i].Summary.NumSamples}");
+            if (rows[i].Summary.ImageSize > 0 && (s.Height != rows[i].Summary.ImageSize || s.Width != rows[i].Summary.ImageSize))
+                warnings.Add($"{rows[i].Run}: images are {s.Width}×{s.Height}, but its summary says image_size = {rows[i].Summary.ImageSize}");
+        }
+        if (rows.Any(r => r.Summary.Net != "dit") && !rows.Any(r => r.Summary.Net == "dit"))
+            warnings.Add("no DiT run among the reported runs: gmacs_vs_dit is empty");
+
+        // Then write.
+        var outDir = Path.GetFullPath(outputDirectory);
+        Directory.CreateDirectory(outDir);
+        var files = new List<string>();
+        string Out(string name)
+        {
+            var p = Path.Combine(outDir, name);
+            files.Add(p);
+            return p;
+        }
+
+        ResultTable.WriteCsv(Out(CsvFile), rows);
+        ResultTable.WriteJson(Out(JsonFile), rows);
+
+        var plots = new List<(string File, string Title, string InlineSvg)>();
+        var notes = new List<string>();
+        ReportFiles.WriteText(Out(ReportPlots.FidVsGmacsFile), ReportPlots.FidVsGmacs(rows, standalone: true));
+        plots.Add((ReportPlots.FidVsGmacsFile, "FID against GMACs per forward", ReportPlots.FidVsGmacs(rows, standalone: false)));
+        ReportFiles.WriteText(Out(ReportPlots.ThroughputFile), ReportPlots.Throughput(rows, standalone: true));
+        plots.Add((ReportPlots.ThroughputFile, "Images per second", ReportPlots.Throughput(rows, standalone: false)));
+        var stale = Path.Combine(outDir, ReportPlots.ActivityFile);
+        if (ReportPlots.HasActivity(rows))
+        {
+            ReportFiles.WriteText(Out(ReportPlots.ActivityFile), ReportPlots.Activity(rows, standalone: true));
+            plots.Add((ReportPlots.ActivityFile, "DyDiT: share of active heads, MLP groups and tokens per sampling step", ReportPlots.Activity(rows, standalone: false)));
+        }
+        else
+        {
+            File.Delete(stale); // an earlier report into the same folder must not leave a plot of other runs behind
+            notes.Add($"No run recorded per-step activity (step_activity: DyDiT runs do), so there is no {ReportPlots.ActivityFile}.");
+        }
+
+        ReportDocument.Grid? grid = null;
+        if (options.GridSamples > 0)
+        {
+            var image = SampleGrid.Compose(samplesByRun, options.GridSamples);
+            var png = PngWriter.Encode(image.Rgb, image.Width, image.Height);
+            ReportFiles.Write(Out(GridFile), s => s.Write(png));
+            grid = new ReportDocument.Grid(GridFile, png, options.GridSamples, image.CellWidth, image.CellHeight,
+                rows.Select((r, i) => (r.Run, samplesByRun[i].Count, samplesByRun[i].Height, samplesByRun[i].Width)).ToArray());
+        }
+        else
+        {
+            File.Delete(Path.Combine(outDir, GridFile));
+        }
+
+        var document = new ReportDocument(rows, plots, notes, grid, warnings);
+        ReportFiles.WriteText(Out(MarkdownFile), document.Markdown());
+        ReportFiles.WriteText(Out(HtmlFile), document.Html());
+        return new ReportOutput(outDir, files, warnings);
+    }
+
+    /// <summary>A run directory's <c>metrics.json</c> (null when there is none); unreadable ones are bad input naming the file.</summary>
+    private static RunMetrics? ReadMetrics(string path)
+    {
+        if (!File.Exists(path)) return null;
+        try
+        {
+            using var fs = File.OpenRead(path);
+            return JsonSerializer.Deserialize<RunMetrics>(fs, RunSummary.Json);
+        }
+        catch (JsonException e)
+        {
+            throw new ReportInputException(path, $"not a valid metrics file ({{fid, sfid, inception_score, precision, recall}} as dydit-eval evaluate --json writes it): {e.Message}", e);
+        }
+    }
+}
