@@ -38,6 +38,22 @@ internal static class CommandRunner
         {
             return Fail(e.Message, ExitCodes.Environment);
         }
+        catch (Cluster.Work.RunConflictException e)
+        {
+            return Fail(e.Message, ExitCodes.BadInput);
+        }
+        catch (Commands.RunFailedException e)
+        {
+            return Fail(e.Message, ExitCodes.BadInput);
+        }
+        catch (EnvironmentException e)
+        {
+            return Fail(e.Message, ExitCodes.Environment);
+        }
+        catch (Cluster.Ledger.LedgerException e)
+        {
+            return Fail(e.Message, ExitCodes.Environment);
+        }
         catch (OperationCanceledException)
         {
             return Fail("interrupted", ExitCodes.Interrupted);

@@ -11,6 +11,9 @@ root.Subcommands.Add(ForwardCommand.Create());
 root.Subcommands.Add(SampleCommand.Create());
 root.Subcommands.Add(FeaturesCommand.Create());
 root.Subcommands.Add(EvaluateCommand.Create());
+root.Subcommands.Add(RunCommand.Create());
+root.Subcommands.Add(WorkerCommand.Create());
+root.Subcommands.Add(MergeCommand.Create());
 root.Subcommands.Add(ReportCommand.Create());
 root.Subcommands.Add(DoctorCommand.Create());
 

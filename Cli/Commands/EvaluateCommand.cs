@@ -85,10 +85,10 @@ internal static class EvaluateCommand
         return ExitCodes.Ok;
     }
 
-    private static string Line(string name, MetricValue m) =>
+    internal static string Line(string name, MetricValue m) =>
         m.Value is double v ? $"{name}: {PythonFloat.Repr(v)}" : $"{name}: n/a ({m.Unavailable})";
 
-    private static void WriteJson(string path, EvaluationReport r)
+    internal static void WriteJson(string path, EvaluationReport r)
     {
         var full = Path.GetFullPath(path);
         var tmp = full + $".tmp-{Guid.NewGuid():N}";

@@ -103,7 +103,7 @@ public static class RunMerger
                 var a = npz[name];
                 if (a.DType != DType.Float32 || a.Shape.Count != 2 || a.Shape[0] != shard.Count || a.Shape[1] != columns)
                     throw new TensorFileException(path, $"array '{name}' is {a.DType.NumpyName()} [{string.Join(",", a.Shape)}], expected float32 [{shard.Count},{columns}]");
-                writer.Write<byte>(a.ReadAllBytes());
+                writer.Write<float>(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(a.ReadAllBytes()));
             }
             writer.EndArray();
         }

@@ -1,0 +1,209 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using DyDiT.Eval.Cluster.Ledger;
+using DyDiT.Eval.Cluster.Merge;
+using DyDiT.Eval.Cluster.Specs;
+using DyDiT.Eval.Cluster.Work;
+using DyDiT.Eval.Evaluation.Metrics;
+using DyDiT.Eval.Evaluation.Reports;
+
+namespace DyDiT.Eval.Cli.Commands;
+
+/// <summary>
+/// <c>dydit-eval run --config RUN.json [--config …] [--workers N] [--ledger URL]</c>: the main job. Plans each run's shards
+/// in the ledger (once: a re-run resumes, keeping every finished shard whose sha256 still matches), keeps N local workers
+/// busy until every shard is done (restarting any that die), shows one live progress view, merges each run's shards
+/// into <c>samples.npz</c>, and, with Inception weights and a reference batch in the spec, evaluates the run from its
+/// per-shard features into <c>metrics.json</c>. Several runs given together share the ledger and the pool of workers.
+/// </summary>
+internal static class RunCommand
+{
+    public static Command Create()
+    {
+        var configs = new Option<string[]>("--config")
+        {
+            Description = "Run spec JSON (see configs/; repeat to run several models with one pool of workers)",
+            Required = true,
+        };
+        var workers = new Option<int>("--workers") { Description = "Local worker processes (default 1: one CPU engine; a GPU build starts one per GPU)", DefaultValueFactory = _ => 1 };
+        var ledger = LedgerOption.Create("ledger.sqlite next to the first run's output directory");
+        var threads = new Option<int>("--threads") { Description = "CPU threads per worker (default: cores / workers)" };
+        var lease = new Option<double>("--lease-seconds") { Description = "Shard lease length; a killed worker's shard returns to the pool after it", DefaultValueFactory = _ => 60 };
+        var patience = new Option<double>("--ledger-patience") { Description = "Seconds to keep retrying an unreachable ledger", DefaultValueFactory = _ => 600 };
+        var noEvaluate = new Option<bool>("--no-evaluate") { Description = "Stop after samples.npz even if the spec names Inception weights and a reference" };
+        var command = new Command("run",
+            "Generate, merge and evaluate whole runs: shards planned in a ledger (SQLite by default, PostgreSQL for several hosts), local workers " +
+            "kept busy and restarted when they die, one live progress view, samples.npz in ADM's layout, metrics.json. Re-running the same command " +
+            "resumes; the output does not depend on the number of workers or on crashes.")
+        {
+            configs, workers, ledger, threads, lease, patience, noEvaluate,
+        };
+        command.SetAction(parse => CommandRunner.Run(() =>
+        {
+            var paths = parse.GetValue(configs) ?? [];
+            if (paths.Length == 0) throw new UsageException("--config is required");
+            int n = parse.GetValue(workers);
+            if (n < 1) throw new UsageException("--workers must be >= 1");
+            double leaseSeconds = parse.GetValue(lease);
+            if (!(leaseSeconds >= 1)) throw new UsageException("--lease-seconds must be >= 1");
+            var specs = paths.SelectMany(RunSpec.LoadAll).ToArray();
+            var outputs = specs.GroupBy(s => s.Output).FirstOrDefault(g => g.Count() > 1);
+            if (outputs != null) throw new UsageException($"two runs write to the same output directory {outputs.Key}");
+            string fallback = "sqlite:" + Path.Combine(Path.GetDirectoryName(specs[0].Output)!, Ledgers.DefaultSqliteFileName);
+            string location = LedgerOption.Resolve(parse.GetValue(ledger), fallback);
+            int perWorker = parse.GetValue(threads) is > 0 and var t ? t : Math.Max(1, Environment.ProcessorCount / n);
+            var settings = new Settings(n, perWorker, TimeSpan.FromSeconds(leaseSeconds), TimeSpan.FromSeconds(parse.GetValue(patience)), !parse.GetValue(noEvaluate));
+            return LedgerOption.Run(location, l => RunAsync(l, location, specs, settings));
+        }));
+        return command;
+    }
+
+    private sealed record Settings(int Workers, int Threads, TimeSpan Lease, TimeSpan Patience, bool Evaluate);
+
+    private static async Task<int> RunAsync(ILedger ledger, string location, RunSpec[] specs, Settings settings)
+    {
+        using var stop = new CancellationTokenSource();
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
+        {
+            c.Cancel = true;
+            stop.Cancel();
+        });
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c =>
+        {
+            c.Cancel = true;
+            stop.Cancel();
+        });
+        var log = (string m) => Console.Error.WriteLine(m);
+        var retry = new LedgerRetry(settings.Patience, log);
+        Console.Error.WriteLine($"ledger: {ledger.Description}");
+
+        var runs = new List<(RunSpec Spec, RunRecord Run)>();
+        foreach (var spec in specs)
+        {
+            Console.Error.WriteLine($"hashing the weights of {spec.Name} (cached after the first time)...");
+            var run = await RunPlanner.PlanAsync(ledger, spec, retry, stop.Token);
+            var shards = await retry.RunAsync(ct => ledger.GetShardsAsync(run.RunId, ct), stop.Token);
+            int done = shards.Count(s => s.State == ShardState.Done);
+            Console.Error.WriteLine($"run {spec.Name}: id {run.RunId}, {run.NumSamples} samples in {run.ShardCount} shard(s) of {run.ShardSize}, " +
+                                    $"output {run.OutputDirectory}" + (done > 0 ? $"; resuming: {done} shard(s) already done" : ""));
+            if (done > 0)
+            {
+                var reset = await RunPlanner.VerifyAsync(ledger, run, retry, log, stop.Token);
+                if (reset.Count > 0) Console.Error.WriteLine($"run {spec.Name}: {reset.Count} finished shard(s) failed verification and will be made again");
+            }
+            runs.Add((spec, run));
+        }
+
+        var merged = new Dictionary<string, MergeResult>();
+        while (merged.Count < runs.Count)
+        {
+            await GenerateAsync(ledger, location, runs.Select(r => r.Run).ToArray(), settings, retry, stop.Token);
+            foreach (var (spec, run) in runs)
+            {
+                if (merged.ContainsKey(run.RunId)) continue;
+                string output = Path.Combine(run.OutputDirectory, ShardFiles.Samples);
+                MergeResult? result = null;
+                Progress.Items($"merging {spec.Name}", run.NumSamples, "samples",
+                    report => result = RunMerger.MergeAsync(ledger, run, output, retry, log, report, stop.Token).GetAwaiter().GetResult());
+                if (result == null)
+                {
+                    Console.Error.WriteLine($"run {spec.Name}: shard(s) failed verification at merge; generating them again");
+                    continue;
+                }
+                merged[run.RunId] = result;
+                Console.Error.WriteLine($"run {spec.Name}: wrote {result.Samples} samples to {result.Path} (sha256 {result.Sha256})");
+            }
+        }
+
+        foreach (var (spec, run) in runs)
+        {
+            var result = merged[run.RunId];
+            (EvaluationReport Report, string Text)? metrics = settings.Evaluate && spec.Inception != null && spec.Reference != null
+                ? await RunEvaluation.EvaluateAsync(ledger, spec, run, retry, settings.Threads * settings.Workers, stop.Token)
+                : null;
+            var shards = await retry.RunAsync(ct => ledger.GetShardsAsync(run.RunId, ct), stop.Token);
+            var events = await retry.RunAsync(ct => ledger.GetEventsAsync(run.RunId, ct), stop.Token);
+            var values = metrics is { Report: var r } ? new RunMetrics
+            {
+                Fid = r.Fid.Value, Sfid = r.Sfid.Value, InceptionScore = r.InceptionScore.Value, Precision = r.Precision.Value, Recall = r.Recall.Value,
+            } : null;
+            var summary = RunSummaries.Build(spec, run, result, shards, events, values, metrics?.Text);
+            summary.Save(Path.Combine(run.OutputDirectory, RunSummary.FileName));
+            Console.Error.WriteLine($"run {spec.Name}: {Path.Combine(run.OutputDirectory, RunSummary.FileName)} " +
+                                    string.Create(CultureInfo.InvariantCulture, $"({summary.MacsPerForward / 1e9:F3} GMACs per forward, {summary.NumSamples / Math.Max(summary.GenerationSeconds, 1e-9):F2} images/s per worker)"));
+        }
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>Keeps local workers busy until every shard of <paramref name="runs"/> is done, with the live view.</summary>
+    private static async Task GenerateAsync(ILedger ledger, string location, RunRecord[] runs, Settings settings, LedgerRetry retry,
+        CancellationToken stop)
+    {
+        var view = await RunProgress.SnapshotAsync(ledger, runs, retry, stop);
+        if (view.AllDone) return;
+        string logs = Path.Combine(runs[0].OutputDirectory, "logs");
+        await using var launcher = new LocalLauncher(slot => WorkerStartInfo(location, runs, settings), settings.Workers, logs,
+            m => Console.Error.WriteLine(m));
+        var progress = new RunProgress(view);
+        try
+        {
+            await progress.ShowAsync(async () =>
+            {
+                var snapshot = await RunProgress.SnapshotAsync(ledger, runs, retry, stop);
+                launcher.Tend(!snapshot.AllDone);
+                if (launcher.Failure != null) throw new InvalidOperationException(launcher.Failure);
+                return (snapshot, launcher.Slots);
+            }, stop);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            Console.Error.WriteLine("interrupted: stopping the workers (they give their shards back); re-run the same command to resume");
+            await launcher.StopAsync(TimeSpan.FromSeconds(20));
+            throw;
+        }
+        catch (InvalidOperationException e)
+        {
+            await launcher.StopAsync(TimeSpan.FromSeconds(20));
+            throw new RunFailedException(e.Message);
+        }
+        await launcher.DrainAsync(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(20));
+        Console.Error.WriteLine(progress.Summary());
+    }
+
+    private static ProcessStartInfo WorkerStartInfo(string location, RunRecord[] runs, Settings settings)
+    {
+        var self = SelfCommand();
+        var args = new List<string>(self.Skip(1))
+        {
+            "worker",
+            "--threads", settings.Threads.ToString(CultureInfo.InvariantCulture),
+            "--lease-seconds", settings.Lease.TotalSeconds.ToString("R", CultureInfo.InvariantCulture),
+            "--ledger-patience", settings.Patience.TotalSeconds.ToString("R", CultureInfo.InvariantCulture),
+            "--exit-with-parent", Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
+        };
+        foreach (var run in runs)
+        {
+            args.Add("--run");
+            args.Add(run.RunId);
+        }
+        var psi = new ProcessStartInfo(self[0], args);
+        psi.Environment[Ledgers.EnvironmentVariable] = location; // not on the command line: it may hold a password
+        psi.Environment["NO_COLOR"] = "1";
+        return psi;
+    }
+
+    /// <summary>How to start this program again: the apphost, or <c>dotnet dydit-eval.dll</c>.</summary>
+    private static string[] SelfCommand()
+    {
+        string process = Environment.ProcessPath ?? "dotnet";
+        string name = Path.GetFileNameWithoutExtension(process);
+        if (name == "dotnet")
+            return [process, Path.Combine(AppContext.BaseDirectory, "dydit-eval.dll")];
+        return [process];
+    }
+}
+
+/// <summary>A run that cannot finish (a worker failed on bad input or its environment).</summary>
+internal sealed class RunFailedException(string message) : Exception(message);

@@ -1,0 +1,54 @@
+using DyDiT.Eval.Cluster.Ledger;
+using DyDiT.Eval.Cluster.Merge;
+using DyDiT.Eval.Cluster.Specs;
+using DyDiT.Eval.Cluster.Work;
+using DyDiT.Eval.Engine.Backends.Cpu;
+using DyDiT.Eval.Evaluation.Metrics;
+
+namespace DyDiT.Eval.Cli.Commands;
+
+/// <summary>
+/// The end of a run: its metrics from the per-shard Inception features (no second pass over the images unless a shard
+/// lacks them), ADM's five lines on stdout, <c>metrics.json</c>, and <c>run-summary.json</c> for <c>report</c>.
+/// </summary>
+internal static class RunEvaluation
+{
+    public const string MetricsFile = "metrics.json";
+
+    public static async Task<(EvaluationReport Report, string Text)> EvaluateAsync(ILedger ledger, RunSpec spec, RunRecord run, LedgerRetry retry,
+        int threads, CancellationToken stop)
+    {
+        var shards = await retry.RunAsync(ct => ledger.GetShardsAsync(run.RunId, ct), stop);
+        using var cpu = new CpuBackend(threads);
+        var extract = InceptionOptions.Extractor(spec.Inception!, cpu, InceptionOptions.Mode(spec.Preprocess), Evaluation.Inception.FeatureExtractor.DefaultBatchSize);
+        string features = Path.Combine(run.OutputDirectory, ShardFiles.Features);
+        if (!RunMerger.MergeFeatures(run, shards, features))
+        {
+            Console.Error.WriteLine($"run {spec.Name}: some shards have no Inception features; computing them from {ShardFiles.Samples}");
+            extract(Path.Combine(run.OutputDirectory, ShardFiles.Samples)).Save(features);
+        }
+        var referenceFeatures = InceptionOptions.Cached(extract, spec.Inception!, spec.Preprocess, Reference.FeatureCache.Default());
+        Console.Error.WriteLine($"run {spec.Name}: reference statistics from {spec.Reference}...");
+        var reference = MetricInput.Load(spec.Reference!, cpu, referenceFeatures);
+        var sample = MetricInput.Load(features, cpu);
+        EvaluationReport? report = null;
+        Progress.Stepwise(steps =>
+        {
+            report = AdmEvaluation.Run(reference, sample, new EvaluationOptions(), cpu, status: steps.Start);
+            steps.Finish();
+        });
+        foreach (var w in report!.Warnings) Console.Error.WriteLine("warning: " + w);
+        var lines = new[]
+        {
+            EvaluateCommand.Line("Inception Score", report.InceptionScore),
+            EvaluateCommand.Line("FID", report.Fid),
+            EvaluateCommand.Line("sFID", report.Sfid),
+            EvaluateCommand.Line("Precision", report.Precision),
+            EvaluateCommand.Line("Recall", report.Recall),
+        };
+        Console.WriteLine($"== {spec.Name} ({run.RunId}) vs {Path.GetFileName(spec.Reference)}");
+        foreach (var line in lines) Console.WriteLine(line);
+        EvaluateCommand.WriteJson(Path.Combine(run.OutputDirectory, MetricsFile), report);
+        return (report, string.Join("\n", lines));
+    }
+}

@@ -1,0 +1,91 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using DyDiT.Eval.Cluster.Ledger;
+using DyDiT.Eval.Cluster.Work;
+using DyDiT.Eval.Engine.Backends.Cpu;
+
+namespace DyDiT.Eval.Cli.Commands;
+
+/// <summary>
+/// <c>dydit-eval worker --ledger URL [--run ID]… [--device cpu|cuda:N] [--threads T]</c>: joins the runs in a ledger from
+/// any host: claims shards, generates them into each run's output directory, records them, and exits when no work is
+/// left. SIGTERM / Ctrl-C give the current shard back and exit with 130.
+/// </summary>
+internal static class WorkerCommand
+{
+    public static Command Create()
+    {
+        var ledger = LedgerOption.Create();
+        var runs = new Option<string[]>("--run")
+        {
+            Description = "Serve only this run id (repeatable); default: every run in the ledger, oldest first",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var device = new Option<string>("--device") { Description = "cpu, or cuda:N (no CUDA backend in this build yet)", DefaultValueFactory = _ => "cpu" };
+        var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores). Workers of one run should use the same count: " +
+                                                                  "OpenBLAS's thread split can change float rounding, and so a sample's bytes" };
+        var lease = new Option<double>("--lease-seconds") { Description = "Lease length; heartbeats renew it every fifth of it. A dead worker's shard returns to the pool after it", DefaultValueFactory = _ => 60 };
+        var patience = new Option<double>("--ledger-patience") { Description = "Seconds to keep retrying an unreachable ledger before giving up (exit 3)", DefaultValueFactory = _ => 600 };
+        var maxShards = new Option<int?>("--max-shards") { Description = "Exit after this many shards" };
+        var parent = new Option<int?>("--exit-with-parent") { Description = "Stop (giving the shard back) when this process id is gone; set by 'run' for its local workers", Hidden = true };
+        var command = new Command("worker",
+            "Join sampling runs from any host: claim a shard from the ledger, generate it (per-sample noise, so any worker makes the same bytes), " +
+            "write shard-<first>-<last>.npz to the run's output directory (a shared filesystem in a cluster), compute its Inception features when " +
+            "the run has Inception weights, record sha256, time and MACs, and repeat until the runs are done.")
+        {
+            ledger, runs, device, threads, lease, patience, maxShards, parent,
+        };
+        command.SetAction(parse => CommandRunner.Run(() =>
+        {
+            string dev = parse.GetValue(device)!;
+            if (dev.StartsWith("cuda", StringComparison.OrdinalIgnoreCase))
+                throw new EnvironmentException($"--device {dev}: this build has no CUDA backend yet; use --device cpu");
+            if (dev != "cpu") throw new UsageException($"--device '{dev}' is not cpu or cuda:N");
+            double leaseSeconds = parse.GetValue(lease);
+            if (!(leaseSeconds >= 1)) throw new UsageException("--lease-seconds must be >= 1");
+            var options = new WorkerOptions(parse.GetValue(runs) ?? [], TimeSpan.FromSeconds(leaseSeconds), TimeSpan.FromSeconds(Math.Min(2, leaseSeconds / 2)),
+                TimeSpan.FromSeconds(parse.GetValue(patience)), dev, parse.GetValue(maxShards));
+            return Run(LedgerOption.Resolve(parse.GetValue(ledger)), options, parse.GetValue(threads), parse.GetValue(parent));
+        }));
+        return command;
+    }
+
+    private static int Run(string location, WorkerOptions options, int threads, int? parentPid)
+    {
+        using var stop = new CancellationTokenSource();
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
+        {
+            c.Cancel = true;
+            stop.Cancel();
+        });
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c =>
+        {
+            c.Cancel = true;
+            stop.Cancel();
+        });
+        using var watch = parentPid is int pid ? WatchParent(pid, stop) : null;
+        return LedgerOption.Run(location, async ledger =>
+        {
+            using var cpu = new CpuBackend(threads);
+            var worker = new ShardWorker(ledger, options, cpu, m => Console.Error.WriteLine(m));
+            Console.Error.WriteLine($"worker {worker.WorkerId} on {ledger.Description} ({cpu.Threads} thread(s))");
+            await worker.RunAsync(stop.Token);
+            Console.Error.WriteLine($"worker {worker.WorkerId}: no work left; {worker.ShardsDone} shard(s) done");
+            return ExitCodes.Ok;
+        });
+    }
+
+    private static Timer WatchParent(int pid, CancellationTokenSource stop) => new(_ =>
+    {
+        try
+        {
+            using var p = System.Diagnostics.Process.GetProcessById(pid);
+            if (!p.HasExited) return;
+        }
+        catch (ArgumentException)
+        {
+            // gone
+        }
+        stop.Cancel();
+    }, null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+}
