@@ -12,6 +12,7 @@ root.Subcommands.Add(SampleCommand.Create());
 root.Subcommands.Add(FeaturesCommand.Create());
 root.Subcommands.Add(EvaluateCommand.Create());
 root.Subcommands.Add(DoctorCommand.Create());
+root.Subcommands.Add(DemoCommand.Create());
 
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)
