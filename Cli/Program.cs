@@ -16,6 +16,7 @@ root.Subcommands.Add(WorkerCommand.Create());
 root.Subcommands.Add(MergeCommand.Create());
 root.Subcommands.Add(ReportCommand.Create());
 root.Subcommands.Add(DoctorCommand.Create());
+root.Subcommands.Add(DemoCommand.Create());
 
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)

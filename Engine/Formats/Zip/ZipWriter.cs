@@ -9,7 +9,9 @@ namespace DyDiT.Eval.Engine.Formats.Zip;
 /// knowing its size in advance. Every local header carries a ZIP64 extra field (as numpy's writer does), patched
 /// with the real sizes and CRC-32 when the member ends; the central directory and end records switch to ZIP64
 /// whenever a size, an offset or the member count passes the classic limits. Timestamps are fixed
-/// (1980-01-01 00:00), so the same members in the same order give the same bytes.
+/// (1980-01-01 00:00), so the same members in the same order give the same bytes. A member may ask for its data to
+/// start at a multiple of some alignment (torch.save aligns every record to 64 bytes so that storages can be
+/// memory-mapped); the gap is filled by a padding extra field after the ZIP64 one, as PyTorch's writer pads.
 /// </summary>
 internal sealed class ZipWriter
 {
@@ -37,13 +39,27 @@ internal sealed class ZipWriter
         _out = output;
     }
 
-    public void BeginEntry(string name)
+    /// <summary>Extra-field id of the alignment padding: the bytes "FB", the id PyTorch's zip writer uses for it.</summary>
+    internal const ushort PaddingFieldId = 0x4246;
+
+    /// <param name="name">Member name (UTF-8).</param>
+    /// <param name="alignment">The member's data starts at a file offset that is a multiple of this (1 = no padding).</param>
+    public void BeginEntry(string name, int alignment = 1)
     {
         if (_open != null) throw new InvalidOperationException($"entry '{_open.Name}' is still open");
         if (_entries.Any(e => e.Name == name)) throw new ArgumentException($"duplicate zip member '{name}'");
+        if (alignment < 1 || alignment > 0x8000) throw new ArgumentOutOfRangeException(nameof(alignment), alignment, "must be in [1, 32768]");
         _open = new Entry(name, _out.Position);
         var nameBytes = Encoding.UTF8.GetBytes(name);
-        var h = new byte[30 + nameBytes.Length + 20];
+        int padding = 0;
+        if (alignment > 1)
+        {
+            // a padding field has a 4-byte header of its own, so it is always present when aligning
+            long unpadded = _out.Position + 30 + nameBytes.Length + 20 + 4;
+            padding = (int)((alignment - unpadded % alignment) % alignment);
+        }
+        int extraLength = 20 + (alignment > 1 ? 4 + padding : 0);
+        var h = new byte[30 + nameBytes.Length + extraLength];
         var s = h.AsSpan();
         BinaryPrimitives.WriteUInt32LittleEndian(s, 0x04034b50);
         BinaryPrimitives.WriteUInt16LittleEndian(s[4..], VersionZip64);
@@ -55,10 +71,17 @@ internal sealed class ZipWriter
         BinaryPrimitives.WriteUInt32LittleEndian(s[18..], Saturated);
         BinaryPrimitives.WriteUInt32LittleEndian(s[22..], Saturated);
         BinaryPrimitives.WriteUInt16LittleEndian(s[26..], (ushort)nameBytes.Length);
-        BinaryPrimitives.WriteUInt16LittleEndian(s[28..], 20);
+        BinaryPrimitives.WriteUInt16LittleEndian(s[28..], (ushort)extraLength);
         nameBytes.CopyTo(s[30..]);
         BinaryPrimitives.WriteUInt16LittleEndian(s[(30 + nameBytes.Length)..], 0x0001);
         BinaryPrimitives.WriteUInt16LittleEndian(s[(32 + nameBytes.Length)..], 16);
+        if (alignment > 1)
+        {
+            var pad = s[(30 + nameBytes.Length + 20)..];
+            BinaryPrimitives.WriteUInt16LittleEndian(pad, PaddingFieldId);
+            BinaryPrimitives.WriteUInt16LittleEndian(pad[2..], (ushort)padding);
+            pad[4..].Fill((byte)'Z');
+        }
         _out.Write(h);
         _crc.Reset();
     }
