@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # DyDiT.Eval — the two set-up commands:
-#   ./run-eval.sh          install what is missing, build (Release), run the main job on the embedded default
+#   ./run-eval.sh          install what is missing, build (Release), run the main job on the embedded default:
+#                          the demo comparison (DiT vs DyDiT 0.7 vs DyDiT 0.5 on random-weight demo models made
+#                          here) on an SQLite ledger with local workers, evaluated and reported in demo/report/
+#   ./run-eval.sh RUN.json run that comparison instead (e.g. configs/runs/fid50k-256.json with the official files)
 #   ./run-eval.sh test     same install, then the whole test suite (add --quick to skip the >4 GiB tests)
 # Internal: ./run-eval.sh --install-only (used by bench/run.sh)
 set -euo pipefail
@@ -8,13 +11,15 @@ cd "$(dirname "$0")"
 
 mode=main
 quick=0
+spec=""
 for a in "$@"; do
   case "$a" in
     test) mode=test ;;
     --install-only) mode=install ;;
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "run-eval.sh: unknown argument '$a' (use: ./run-eval.sh [test [--quick]])" >&2; exit 2 ;;
+    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *.json) spec="$a" ;;
+    *) echo "run-eval.sh: unknown argument '$a' (use: ./run-eval.sh [RUN.json | test [--quick]])" >&2; exit 2 ;;
   esac
 done
 
@@ -76,4 +81,36 @@ fi
 
 say "building (Release)"
 dotnet build Cli -c Release -nologo -v quiet
-exec dotnet Cli/bin/Release/net10.0/dydit-eval.dll --help
+dydit() { dotnet Cli/bin/Release/net10.0/dydit-eval.dll "$@"; }
+workers=$(( $(nproc) >= 2 ? 2 : 1 ))
+start=$(date +%s)
+
+if [ -n "$spec" ]; then
+  # A real comparison: one spec file with several runs (see configs/runs/).
+  [ -f "$spec" ] || { echo "run-eval.sh: $spec not found" >&2; exit 1; }
+  say "running $spec"
+  dydit run --config "$spec" --workers 1
+  outputs=$(/usr/bin/env python3 - "$spec" <<'PY' 2>/dev/null || true
+import json, os, sys
+p = sys.argv[1]; d = json.load(open(p)); base = os.path.dirname(os.path.abspath(p))
+runs = d.get("runs", [d]); dflt = d.get("defaults", {})
+print(" ".join(os.path.normpath(os.path.join(base, {**dflt, **r}["output"])) for r in runs))
+PY
+)
+  [ -n "$outputs" ] || { echo "run-eval.sh: could not list the runs' output directories of $spec; run 'dydit-eval report --runs DIR… -o OUT' yourself" >&2; exit 1; }
+  report="$(dirname "$(echo "$outputs" | cut -d' ' -f1)")/report"
+  # shellcheck disable=SC2086
+  dydit report --runs $outputs -o "$report"
+else
+  # The demo: random-weight models made here (nothing downloaded), three runs sharing one pool of workers.
+  if [ ! -f demo/runs/dit-demo.json ]; then
+    say "creating the demo models (random weights) in demo/"
+    dydit demo init demo --force
+  fi
+  say "running DiT vs DyDiT λ≈0.7 vs DyDiT λ≈0.5 on the demo models ($workers local workers, SQLite ledger demo/out/ledger.sqlite)"
+  dydit run --config demo/runs/dit-demo.json --config demo/runs/dydit-demo-0.7.json --config demo/runs/dydit-demo-0.5.json \
+    --workers "$workers" --threads 1
+  report=demo/report
+  dydit report --runs demo/out/dit-demo demo/out/dydit-demo-0.7 demo/out/dydit-demo-0.5 -o "$report"
+fi
+say "done in $(( $(date +%s) - start )) s; the report is $report/report.html (also report.md, results.csv, grid.png)"
