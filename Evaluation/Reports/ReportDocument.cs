@@ -62,7 +62,7 @@ internal sealed class ReportDocument
     private static string[] ComparisonCells(RunResult r) =>
     [
         r.Run, r.Summary.Model, r.Summary.Net, FileName(r.Summary.Checkpoint), Number(r.Summary.Lambda, "0.###"),
-        r.Summary.NumSamples.ToString("N0", CultureInfo.InvariantCulture), Number(r.GmacsPerForward, "F2"),
+        r.Summary.NumSamples.ToString("N0", CultureInfo.InvariantCulture), Gmacs(r.GmacsPerForward),
         r.GmacsVsDit is double v ? v.ToString("F3", CultureInfo.InvariantCulture) + "×" : Dash,
         Sig(r.ImagesPerSecond), Sig(r.SecondsPer1000),
         Number(r.Metrics?.Fid, "F2"), Number(r.Metrics?.Sfid, "F2"), Number(r.Metrics?.InceptionScore, "F2"),
@@ -79,7 +79,7 @@ internal sealed class ReportDocument
         [
             r.Run, Number(s.CfgScale, "0.###"), Int(s.Steps), s.Sampler ?? Dash, s.Seed.ToString(CultureInfo.InvariantCulture), s.Labels ?? Dash,
             Int(s.ImageSize), Int(s.ShardSize), Int(s.Workers), s.Device ?? Dash, Number(s.GenerationSeconds, "F1"), Number(s.WallSeconds, "F1"),
-            Number(s.DenseMacsPerForward / 1e9, "F2"), s.CreatedAt?.ToString("yyyy-MM-dd'T'HH:mm:sszzz", CultureInfo.InvariantCulture) ?? Dash,
+            Gmacs(s.DenseMacsPerForward / 1e9), s.CreatedAt?.ToString("yyyy-MM-dd'T'HH:mm:sszzz", CultureInfo.InvariantCulture) ?? Dash,
         ];
     }
 
@@ -269,6 +269,9 @@ internal sealed class ReportDocument
     // ---------- numbers ----------
 
     private const string Dash = "—";
+
+    // Two decimals for real models (118.64); three significant digits below 1 GMAC, where the demo's tiny models live.
+    private static string Gmacs(double? v) => v is double d && Math.Abs(d) < 1 && d != 0 ? Number(d, "G3") : Number(v, "F2");
 
     private static string Number(double? v, string format) => v is double d ? d.ToString(format, CultureInfo.InvariantCulture) : Dash;
 
