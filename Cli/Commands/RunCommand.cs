@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using DyDiT.Eval.Cluster.Ledger;
 using DyDiT.Eval.Cluster.Merge;
 using DyDiT.Eval.Cluster.Specs;
@@ -64,17 +63,8 @@ internal static class RunCommand
 
     private static async Task<int> RunAsync(ILedger ledger, string location, RunSpec[] specs, Settings settings)
     {
-        using var stop = new CancellationTokenSource();
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
-        {
-            c.Cancel = true;
-            stop.Cancel();
-        });
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c =>
-        {
-            c.Cancel = true;
-            stop.Cancel();
-        });
+        using var signals = new StopSignals();
+        var stop = signals.Token;
         var log = (string m) => Console.Error.WriteLine(m);
         var retry = new LedgerRetry(settings.Patience, log);
         Console.Error.WriteLine($"ledger: {ledger.Description}");
@@ -83,14 +73,14 @@ internal static class RunCommand
         foreach (var spec in specs)
         {
             Console.Error.WriteLine($"hashing the weights of {spec.Name} (cached after the first time)...");
-            var run = await RunPlanner.PlanAsync(ledger, spec, retry, stop.Token);
-            var shards = await retry.RunAsync(ct => ledger.GetShardsAsync(run.RunId, ct), stop.Token);
+            var run = await RunPlanner.PlanAsync(ledger, spec, retry, stop);
+            var shards = await retry.RunAsync(ct => ledger.GetShardsAsync(run.RunId, ct), stop);
             int done = shards.Count(s => s.State == ShardState.Done);
             Console.Error.WriteLine($"run {spec.Name}: id {run.RunId}, {run.NumSamples} samples in {run.ShardCount} shard(s) of {run.ShardSize}, " +
                                     $"output {run.OutputDirectory}" + (done > 0 ? $"; resuming: {done} shard(s) already done" : ""));
             if (done > 0)
             {
-                var reset = await RunPlanner.VerifyAsync(ledger, run, retry, log, stop.Token);
+                var reset = await RunPlanner.VerifyAsync(ledger, run, retry, log, stop);
                 if (reset.Count > 0) Console.Error.WriteLine($"run {spec.Name}: {reset.Count} finished shard(s) failed verification and will be made again");
             }
             runs.Add((spec, run));
@@ -99,14 +89,14 @@ internal static class RunCommand
         var merged = new Dictionary<string, MergeResult>();
         while (merged.Count < runs.Count)
         {
-            await GenerateAsync(ledger, location, runs.Select(r => r.Run).ToArray(), settings, retry, stop.Token);
+            await GenerateAsync(ledger, location, runs.Select(r => r.Run).ToArray(), settings, retry, stop);
             foreach (var (spec, run) in runs)
             {
                 if (merged.ContainsKey(run.RunId)) continue;
                 string output = Path.Combine(run.OutputDirectory, ShardFiles.Samples);
                 MergeResult? result = null;
                 Progress.Items($"merging {spec.Name}", run.NumSamples, "samples",
-                    report => result = RunMerger.MergeAsync(ledger, run, output, retry, log, report, stop.Token).GetAwaiter().GetResult());
+                    report => result = RunMerger.MergeAsync(ledger, run, output, retry, log, report, stop).GetAwaiter().GetResult());
                 if (result == null)
                 {
                     Console.Error.WriteLine($"run {spec.Name}: shard(s) failed verification at merge; generating them again");
@@ -121,10 +111,10 @@ internal static class RunCommand
         {
             var result = merged[run.RunId];
             (EvaluationReport Report, string Text)? metrics = settings.Evaluate && spec.Inception != null && spec.Reference != null
-                ? await RunEvaluation.EvaluateAsync(ledger, spec, run, retry, settings.Threads * settings.Workers, stop.Token)
+                ? await RunEvaluation.EvaluateAsync(ledger, spec, run, retry, settings.Threads * settings.Workers, stop)
                 : null;
-            var shards = await retry.RunAsync(ct => ledger.GetShardsAsync(run.RunId, ct), stop.Token);
-            var events = await retry.RunAsync(ct => ledger.GetEventsAsync(run.RunId, ct), stop.Token);
+            var shards = await retry.RunAsync(ct => ledger.GetShardsAsync(run.RunId, ct), stop);
+            var events = await retry.RunAsync(ct => ledger.GetEventsAsync(run.RunId, ct), stop);
             var values = metrics is { Report: var r } ? new RunMetrics
             {
                 Fid = r.Fid.Value, Sfid = r.Sfid.Value, InceptionScore = r.InceptionScore.Value, Precision = r.Precision.Value, Recall = r.Recall.Value,

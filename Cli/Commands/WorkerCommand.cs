@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
 using DyDiT.Eval.Cluster.Ledger;
 using DyDiT.Eval.Cluster.Work;
 using DyDiT.Eval.Engine.Backends.Cpu;
@@ -52,17 +51,7 @@ internal static class WorkerCommand
 
     private static int Run(string location, WorkerOptions options, int threads, int? parentPid)
     {
-        using var stop = new CancellationTokenSource();
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
-        {
-            c.Cancel = true;
-            stop.Cancel();
-        });
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c =>
-        {
-            c.Cancel = true;
-            stop.Cancel();
-        });
+        using var stop = new StopSignals();
         using var watch = parentPid is int pid ? WatchParent(pid, stop) : null;
         return LedgerOption.Run(location, async ledger =>
         {
@@ -75,7 +64,7 @@ internal static class WorkerCommand
         });
     }
 
-    private static Timer WatchParent(int pid, CancellationTokenSource stop) => new(_ =>
+    private static Timer WatchParent(int pid, StopSignals stop) => new(_ =>
     {
         try
         {
@@ -86,6 +75,6 @@ internal static class WorkerCommand
         {
             // gone
         }
-        stop.Cancel();
+        stop.Stop();
     }, null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
 }

@@ -40,6 +40,7 @@ public sealed class ShardWorker
     private string? _loadedRun;
     private ShardGenerator? _generator;
     private FidInceptionV3? _inception;
+    private string? _inceptionPath;
 
     public ShardWorker(ILedger ledger, WorkerOptions options, IBackend backend, Action<string> log)
     {
@@ -233,9 +234,15 @@ public sealed class ShardWorker
 
     private void Features(RunSpec spec, string imagesPath, string featuresPath, CancellationToken cancellation)
     {
-        _inception ??= FidInceptionV3.Load(spec.Inception!, _backend);
+        if (_inceptionPath != spec.Inception) // runs in one pool may name different weights
+        {
+            _inception?.Dispose();
+            _inception = null;
+            _inception = FidInceptionV3.Load(spec.Inception!, _backend);
+            _inceptionPath = spec.Inception;
+        }
         var mode = spec.Preprocess == "pytorch-fid" ? PreprocessMode.PytorchFid : PreprocessMode.Adm;
-        FeatureExtractor.Extract(imagesPath, _inception, mode, FeatureExtractor.DefaultBatchSize, cancel: cancellation).Save(featuresPath);
+        FeatureExtractor.Extract(imagesPath, _inception!, mode, FeatureExtractor.DefaultBatchSize, cancel: cancellation).Save(featuresPath);
     }
 
     private Task Event(LedgerEventKind kind, string? run, int? shard, string? detail, CancellationToken cancellation) =>
