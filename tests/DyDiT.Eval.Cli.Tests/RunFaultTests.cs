@@ -253,6 +253,69 @@ public sealed class SqliteRunFaultTests(ITestOutputHelper output) : RunFaultTest
     public Task CorruptedShardIsDetectedAndRegenerated() => CorruptedShardIsDetectedAndRegeneratedCore();
 }
 
+/// <summary>
+/// A worker told to stop (SIGTERM, as Slurm and <c>run</c> do) gives its shard back, leaves no partial file and exits
+/// with 130; a worker asked for a GPU this build cannot drive exits with 3.
+/// </summary>
+public sealed class WorkerSignalTests : IDisposable
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("dydit-worker-");
+
+    public void Dispose() => _dir.Delete(recursive: true);
+
+    [Fact]
+    public async Task SigtermGivesTheShardBackAndLeavesNoPartialFile()
+    {
+        var spec = Path.Combine(_dir.FullName, "w.json");
+        string F(params string[] p) => Fixtures.Path(p);
+        File.WriteAllText(spec, $$"""
+            {"name": "w", "model": "{{F("dit", "dit_tiny.json")}}", "checkpoint": "{{F("dit", "dit_tiny.pt")}}", "vae": "{{F("vae", "vae_tiny")}}",
+             "num_samples": 400, "steps": 200, "shard_size": 200, "batch_size": 4, "output": "out"}
+            """);
+        string location = "sqlite:" + Path.Combine(_dir.FullName, "ledger.sqlite");
+        RunRecord run;
+        await using (var ledger = await Ledgers.OpenAsync(location))
+            run = await DyDiT.Eval.Cluster.Work.RunPlanner.PlanAsync(ledger, DyDiT.Eval.Cluster.Specs.RunSpec.Load(spec),
+                new LedgerRetry(TimeSpan.FromSeconds(30)), CancellationToken.None);
+
+        var psi = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "dydit-eval.dll"), "worker", "--ledger", location, "--threads", "1"])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        };
+        using var worker = Process.Start(psi)!;
+        var stderr = worker.StandardError.ReadToEndAsync();
+        var clock = Stopwatch.StartNew();
+        ShardRecord? held = null;
+        while (held == null && clock.Elapsed < TimeSpan.FromSeconds(30) && !worker.HasExited)
+        {
+            await Task.Delay(200);
+            await using var ledger = await Ledgers.OpenAsync(location);
+            held = (await ledger.GetShardsAsync(run.RunId)).FirstOrDefault(s => s.State == ShardState.Leased && s.SamplesDone > 0);
+        }
+        Assert.NotNull(held);
+        using (var kill = Process.Start("kill", ["-TERM", worker.Id.ToString(CultureInfo.InvariantCulture)])) kill.WaitForExit();
+        Assert.True(worker.WaitForExit(30_000), "the worker did not stop within 30 s of SIGTERM");
+        Assert.Equal(130, worker.ExitCode);
+        Assert.Contains("given back", await stderr);
+        await using (var ledger = await Ledgers.OpenAsync(location))
+        {
+            Assert.Equal(ShardState.Pending, (await ledger.GetShardsAsync(run.RunId)).Single(s => s.Index == held.Index).State);
+            Assert.Contains(await ledger.GetEventsAsync(run.RunId), e => e.Kind == LedgerEventKind.Abandoned && e.ShardIndex == held.Index);
+        }
+        Assert.Empty(Directory.GetFiles(run.OutputDirectory, "*.npz*", SearchOption.AllDirectories));
+        Assert.Empty(Directory.GetFiles(run.OutputDirectory, ".*tmp*", SearchOption.AllDirectories));
+    }
+
+    [Fact]
+    public void CudaDeviceIsAnEnvironmentError()
+    {
+        var r = CliProcess.Run("worker", "--ledger", "sqlite:" + Path.Combine(_dir.FullName, "l.sqlite"), "--device", "cuda:0");
+        Assert.Equal(3, r.ExitCode);
+        Assert.Contains("CUDA", r.Stderr);
+    }
+}
+
 /// <summary>One throw-away PostgreSQL server for the CLI's ledger tests.</summary>
 [CollectionDefinition(Name)]
 public sealed class CliPostgresCollection : ICollectionFixture<PostgresServer>
