@@ -5,7 +5,10 @@ using DyDiT.Eval.Bench;
 //   DyDiT.Eval.Bench inception [--threads N] [--repeat R] [--batch B] [--layers 1]
 //   DyDiT.Eval.Bench dit [--threads N] [--repeat R]
 //   DyDiT.Eval.Bench dydit [--model DiT-XL/2|DiT-B/2|…] [--off 0.4] [--threads N] [--repeat R] [--batch 2]
+//   DyDiT.Eval.Bench ledger [--quick]   (spawns itself as hidden "ledger-worker" processes)
 string verb = args.Length > 0 ? args[0] : "sgemm";
+// The ledger benchmark's worker processes: their own options, not the shared ones below; not in the usage text.
+if (verb == "ledger-worker") return await LedgerWorker.RunAsync(args[1..]);
 int threads = Environment.ProcessorCount, repeat = 5;
 int? batch = null;
 string model = "DiT-XL/2";
@@ -35,11 +38,12 @@ return verb switch
     "inception" => InceptionBenchmark.Run(threads, repeat, batch ?? 64, layers),
     "dit" => DitBenchmark.Run(threads, repeat),
     "dydit" => DyDitBenchmark.Run(threads, repeat, batch ?? 2, model, off),
+    "ledger" => LedgerBenchmark.Run(quick),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: DyDiT.Eval.Bench sgemm|fid|is|prc|inception|dit|dydit [--quick] [--threads N] [--repeat R] [--batch B] [--layers 1] [--model M] [--off F]");
+    Console.Error.WriteLine("usage: DyDiT.Eval.Bench sgemm|fid|is|prc|inception|dit|dydit|ledger [--quick] [--threads N] [--repeat R] [--batch B] [--layers 1] [--model M] [--off F]");
     return 2;
 }
