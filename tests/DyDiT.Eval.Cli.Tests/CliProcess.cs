@@ -9,8 +9,14 @@ internal static class CliProcess
 
     public static Result Run(params string[] args) => RunWith([], args);
 
+    /// <summary>Runs with a longer limit than the default 5 minutes (whole pipelines under a loaded CI machine).</summary>
+    public static Result RunLong(TimeSpan timeout, params string[] args) => Execute([], args, timeout);
+
     /// <summary>Runs with extra environment variables (e.g. DYDIT_CACHE).</summary>
-    public static Result RunWith((string Name, string Value)[] environment, params string[] args)
+    public static Result RunWith((string Name, string Value)[] environment, params string[] args) =>
+        Execute(environment, args, TimeSpan.FromMinutes(5));
+
+    private static Result Execute((string Name, string Value)[] environment, string[] args, TimeSpan timeout)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "dydit-eval.dll");
         var psi = new ProcessStartInfo("dotnet", [dll, .. args])
@@ -23,10 +29,10 @@ internal static class CliProcess
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(120_000))
+        if (!p.WaitForExit(timeout))
         {
             p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"dydit-eval {string.Join(' ', args)} did not finish in 120 s");
+            throw new TimeoutException($"dydit-eval {string.Join(' ', args)} did not finish in {timeout.TotalSeconds:F0} s");
         }
         return new Result(p.ExitCode, stdout.Result, stderr.Result);
     }
