@@ -11,7 +11,7 @@ namespace DyDiT.Eval.Engine.Tests.Torch;
 /// read in bounded chunks. A 1.2 GB torch-zip file is written here (the official 2.7 GB one cannot be downloaded)
 /// and its tensor hashed and converted; the managed heap must grow by far less than the file.
 /// </summary>
-[Trait("Category", "Large")]
+[Trait("Category", "Large"), Collection(AllocationMeasurement.Name)]
 public sealed class LargeCheckpointTests
 {
     private const int Elements = 300_000_000; // 1.2 GB of float32
@@ -106,4 +106,14 @@ public sealed class LargeCheckpointTests
         zip.Finish();
         return Convert.ToHexStringLower(sha.GetHashAndReset());
     }
+}
+
+/// <summary>
+/// Tests that measure the process's allocations (<see cref="GC.GetTotalAllocatedBytes(bool)"/> counts every thread)
+/// run alone, after the parallel ones: another test class allocating meanwhile would be charged to them.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class AllocationMeasurement
+{
+    public const string Name = "allocation measurement";
 }
