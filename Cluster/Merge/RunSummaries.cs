@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Text.Json;
 using DyDiT.Eval.Cluster.Ledger;
 using DyDiT.Eval.Cluster.Specs;
 using DyDiT.Eval.Engine.Formats;
@@ -66,7 +65,7 @@ public static class RunSummaries
             RunId = run.RunId,
             Name = spec.Name,
             Model = DisplayModel(spec),
-            Net = NetKind(spec),
+            Net = DiffusionModels.NetKind(spec.Model, spec.Checkpoint, spec.Net),
             Checkpoint = spec.Checkpoint,
             CheckpointSha256 = ContentHashes.Of(spec.Checkpoint),
             Lambda = spec.Lambda,
@@ -94,19 +93,6 @@ public static class RunSummaries
             EvaluationText = evaluationText,
             CreatedAt = DateTimeOffset.UtcNow,
         };
-    }
-
-    /// <summary>dit, dydit or sparsedit: the spec's, else what the model file or checkpoint says.</summary>
-    public static string NetKind(RunSpec spec)
-    {
-        if (spec.Net != null) return spec.Net;
-        if (DiffusionModels.IsPreset(spec.Model))
-            return spec.Model.StartsWith("SparseDiT", StringComparison.OrdinalIgnoreCase) ? "sparsedit"
-                : DiffusionModels.HasRouters(spec.Checkpoint) ? "dydit" : "dit";
-        using var doc = JsonDocument.Parse(File.ReadAllText(spec.Model));
-        string? cls = doc.RootElement.TryGetProperty("class", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
-        return cls == DiffusionModels.SparseDitClass ? "sparsedit"
-            : cls == DiffusionModels.DyDitClass || DiffusionModels.HasRouters(spec.Checkpoint) ? "dydit" : "dit";
     }
 
     private static string DisplayModel(RunSpec spec) =>

@@ -38,46 +38,74 @@ public static class DiffusionModels
         if (IsPreset(spec))
         {
             if (imageSize <= 0 || imageSize % 8 != 0) throw new ArgumentException($"image size {imageSize} is not a positive multiple of 8");
-            if (SparseDitConfig.PresetNames.Contains(spec, StringComparer.OrdinalIgnoreCase))
+            string kind = Kind(IsSparsePreset(spec), null, checkpoint, net);
+            if (kind == "sparsedit")
                 return SparseDitDiffusionModel.Load(checkpoint, SparseDitConfig.Preset(spec, imageSize / 8, numClasses), backend);
             var preset = DitConfig.Preset(spec, imageSize / 8, numClasses);
-            return (net ?? (HasRouters(checkpoint) ? "dydit" : "dit")) == "dydit"
-                ? DyDitDiffusionModel.Load(checkpoint, preset, backend) : DitDiffusionModel.Load(checkpoint, preset, backend);
+            return kind == "dydit" ? DyDitDiffusionModel.Load(checkpoint, preset, backend) : DitDiffusionModel.Load(checkpoint, preset, backend);
         }
-        if (!File.Exists(spec))
-            throw new ArgumentException($"model '{spec}' is neither a preset ({string.Join(", ", DitConfig.PresetNames)}) nor an existing JSON config file");
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(File.ReadAllText(spec));
-        }
-        catch (JsonException e)
-        {
-            throw new FormatException($"{spec}: not valid JSON ({e.Message})", e);
-        }
-        using (doc)
+        using (var doc = ParseModelJson(spec))
         {
             var root = doc.RootElement;
-            string? cls = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("class", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
-            if (cls is not null && cls != DitClass && cls != SparseDitClass && cls != DyDitClass)
-                throw new ArgumentException($"{spec}: model class '{cls}' is not supported by the sampler (supported: {DitClass}, {DyDitClass}, {SparseDitClass})");
+            string? cls = ClassOf(root, spec);
             try
             {
-                if (cls == SparseDitClass)
+                string kind = Kind(false, cls, checkpoint, net);
+                if (kind == "sparsedit")
                 {
                     var sparse = SparseDitConfig.FromJson(root);
                     return SparseDitDiffusionModel.Load(checkpoint, sparse, backend);
                 }
                 var config = DitConfig.FromJson(root);
-                return net == "dydit" || (net == null && (cls == DyDitClass || HasRouters(checkpoint)))
-                    ? DyDitDiffusionModel.Load(checkpoint, config, backend)
-                    : DitDiffusionModel.Load(checkpoint, config, backend);
+                return kind == "dydit" ? DyDitDiffusionModel.Load(checkpoint, config, backend) : DitDiffusionModel.Load(checkpoint, config, backend);
             }
             catch (Exception e) when (e is FormatException or InvalidOperationException or ArgumentException)
             {
                 throw new FormatException($"{spec}: {e.Message}", e);
             }
         }
+    }
+
+    /// <summary>
+    /// The network <see cref="Load"/> builds for these arguments: <c>sparsedit</c> for a SparseDiT preset or FlexDiT class,
+    /// else <c>dydit</c> when asked for, or (nothing asked) for DyDiT's class or a checkpoint with routers, else <c>dit</c>.
+    /// </summary>
+    public static string NetKind(string spec, string checkpoint, string? net = null)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (IsPreset(spec)) return Kind(IsSparsePreset(spec), null, checkpoint, net);
+        using var doc = ParseModelJson(spec);
+        return Kind(false, ClassOf(doc.RootElement, spec), checkpoint, net);
+    }
+
+    private static string Kind(bool sparsePreset, string? cls, string checkpoint, string? net) =>
+        sparsePreset || cls == SparseDitClass ? "sparsedit"
+        : net == "dydit" || (net == null && (cls == DyDitClass || HasRouters(checkpoint))) ? "dydit"
+        : "dit";
+
+    private static bool IsSparsePreset(string spec) => SparseDitConfig.PresetNames.Contains(spec, StringComparer.OrdinalIgnoreCase);
+
+    private static JsonDocument ParseModelJson(string spec)
+    {
+        if (!File.Exists(spec))
+            throw new ArgumentException($"model '{spec}' is neither a preset ({string.Join(", ", DitConfig.PresetNames)}) nor an existing JSON config file");
+        try
+        {
+            return JsonDocument.Parse(File.ReadAllText(spec));
+        }
+        catch (JsonException e)
+        {
+            throw new FormatException($"{spec}: not valid JSON ({e.Message})", e);
+        }
+    }
+
+    /// <summary>The model JSON's <c>class</c> (null when absent); a class the sampler cannot run is an error naming it.</summary>
+    private static string? ClassOf(JsonElement root, string spec)
+    {
+        string? cls = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("class", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
+        if (cls is not null && cls != DitClass && cls != SparseDitClass && cls != DyDitClass)
+            throw new ArgumentException($"{spec}: model class '{cls}' is not supported by the sampler (supported: {DitClass}, {DyDitClass}, {SparseDitClass})");
+        return cls;
     }
 
     /// <summary>
