@@ -18,16 +18,19 @@ public sealed class FeatureCache
     /// <summary>
     /// $DYDIT_CACHE/features, else $XDG_CACHE_HOME/dydit-eval/features, else ~/.cache/dydit-eval/features.
     /// </summary>
-    public static FeatureCache Default()
+    public static FeatureCache Default() => new(System.IO.Path.Combine(Root, "features"));
+
+    /// <summary>dydit-eval's cache folder: $DYDIT_CACHE, else $XDG_CACHE_HOME/dydit-eval, else ~/.cache/dydit-eval.</summary>
+    public static string Root
     {
-        string? root = Environment.GetEnvironmentVariable("DYDIT_CACHE");
-        if (string.IsNullOrEmpty(root))
+        get
         {
+            string? root = Environment.GetEnvironmentVariable("DYDIT_CACHE");
+            if (!string.IsNullOrEmpty(root)) return root;
             string? xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
             if (string.IsNullOrEmpty(xdg)) xdg = System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
-            root = System.IO.Path.Combine(xdg, "dydit-eval");
+            return System.IO.Path.Combine(xdg, "dydit-eval");
         }
-        return new FeatureCache(System.IO.Path.Combine(root, "features"));
     }
 
     /// <summary>The entry key: hex SHA-256 over both files' SHA-256 and the preprocessing name.</summary>

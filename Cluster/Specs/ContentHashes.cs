@@ -4,30 +4,17 @@ using System.Text.Json;
 namespace DyDiT.Eval.Cluster.Specs;
 
 /// <summary>
-/// SHA-256 of files, remembered by (full path, size, last write time) in <c>$DYDIT_CACHE/hashes.json</c> (default
-/// <c>~/.cache/dydit-eval</c>), so a 2.7 GB checkpoint is read once, not on every <c>run</c>, and two copies of the same
-/// weights give the same run id whatever their paths. Several processes may update the cache at once: each writes a
+/// SHA-256 of files, remembered by (full path, size, last write time) in <c>hashes.json</c> of dydit-eval's cache folder
+/// (<see cref="Reference.FeatureCache.Root"/>), so a 2.7 GB checkpoint is read once, not on every <c>run</c>, and two
+/// copies of the same weights give the same run id whatever their paths. Several processes may update the cache at once: each writes a
 /// whole new file under a temporary name and renames it, so readers never see half a file (a lost entry is re-hashed).
 /// </summary>
 public static class ContentHashes
 {
     private static readonly Lock Gate = new();
 
-    /// <summary>The cache file.</summary>
-    public static string CachePath
-    {
-        get
-        {
-            string? root = Environment.GetEnvironmentVariable("DYDIT_CACHE");
-            if (string.IsNullOrEmpty(root))
-            {
-                string? xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-                if (string.IsNullOrEmpty(xdg)) xdg = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
-                root = Path.Combine(xdg, "dydit-eval");
-            }
-            return Path.Combine(root, "hashes.json");
-        }
-    }
+    /// <summary>The cache file, in the folder the reference-feature cache also uses.</summary>
+    public static string CachePath => Path.Combine(Reference.FeatureCache.Root, "hashes.json");
 
     /// <summary>Hex SHA-256 of the file's bytes (cached).</summary>
     public static string Of(string path)
