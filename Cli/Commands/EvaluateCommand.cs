@@ -67,6 +67,15 @@ internal static class EvaluateCommand
         var reference = MetricInput.Load(referencePath, cpu, referenceFeatures);
         Console.Error.WriteLine("computing/reading sample batch statistics...");
         var sample = MetricInput.Load(samplePath, cpu, sampleFeatures);
+        var report = Compute(reference, sample, options, cpu);
+        foreach (var line in Lines(report)) Console.WriteLine(line);
+        if (jsonPath != null) WriteJson(jsonPath, report);
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>ADM's evaluation under the step-by-step progress view; its warnings go to stderr.</summary>
+    internal static EvaluationReport Compute(MetricInput reference, MetricInput sample, EvaluationOptions options, CpuBackend cpu)
+    {
         EvaluationReport? report = null;
         Progress.Stepwise(steps =>
         {
@@ -75,17 +84,16 @@ internal static class EvaluateCommand
             steps.Finish();
         });
         foreach (var w in report!.Warnings) Console.Error.WriteLine("warning: " + w);
-
-        Console.WriteLine(Line("Inception Score", report.InceptionScore));
-        Console.WriteLine(Line("FID", report.Fid));
-        Console.WriteLine(Line("sFID", report.Sfid));
-        Console.WriteLine(Line("Precision", report.Precision));
-        Console.WriteLine(Line("Recall", report.Recall));
-        if (jsonPath != null) WriteJson(jsonPath, report);
-        return ExitCodes.Ok;
+        return report;
     }
 
-    internal static string Line(string name, MetricValue m) =>
+    /// <summary>ADM's five result lines, in its order and Python's float format.</summary>
+    internal static string[] Lines(EvaluationReport r) =>
+    [
+        Line("Inception Score", r.InceptionScore), Line("FID", r.Fid), Line("sFID", r.Sfid), Line("Precision", r.Precision), Line("Recall", r.Recall),
+    ];
+
+    private static string Line(string name, MetricValue m) =>
         m.Value is double v ? $"{name}: {PythonFloat.Repr(v)}" : $"{name}: n/a ({m.Unavailable})";
 
     internal static void WriteJson(string path, EvaluationReport r)

@@ -31,21 +31,8 @@ internal static class RunEvaluation
         Console.Error.WriteLine($"run {spec.Name}: reference statistics from {spec.Reference}...");
         var reference = MetricInput.Load(spec.Reference!, cpu, referenceFeatures);
         var sample = MetricInput.Load(features, cpu);
-        EvaluationReport? report = null;
-        Progress.Stepwise(steps =>
-        {
-            report = AdmEvaluation.Run(reference, sample, new EvaluationOptions(), cpu, status: steps.Start);
-            steps.Finish();
-        });
-        foreach (var w in report!.Warnings) Console.Error.WriteLine("warning: " + w);
-        var lines = new[]
-        {
-            EvaluateCommand.Line("Inception Score", report.InceptionScore),
-            EvaluateCommand.Line("FID", report.Fid),
-            EvaluateCommand.Line("sFID", report.Sfid),
-            EvaluateCommand.Line("Precision", report.Precision),
-            EvaluateCommand.Line("Recall", report.Recall),
-        };
+        var report = EvaluateCommand.Compute(reference, sample, new EvaluationOptions(), cpu);
+        var lines = EvaluateCommand.Lines(report);
         Console.WriteLine($"== {spec.Name} ({run.RunId}) vs {Path.GetFileName(spec.Reference)}");
         foreach (var line in lines) Console.WriteLine(line);
         EvaluateCommand.WriteJson(Path.Combine(run.OutputDirectory, MetricsFile), report);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using DyDiT.Eval.Cluster.Ledger;
 using DyDiT.Eval.Cluster.Specs;
