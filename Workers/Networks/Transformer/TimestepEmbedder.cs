@@ -28,14 +28,15 @@ public sealed class TimestepEmbedder : IDisposable
     /// <summary>
     /// Features (B, dim) of timesteps t, computed in float32 the way the official code does:
     /// freqs[k] = exp(−ln(maxPeriod) · k / half), args = float(t) · freqs, features = [cos(args), sin(args)] (cos first),
-    /// a zero column appended when dim is odd.
+    /// a zero column appended when dim is odd. The exp is torch's CPU one (<see cref="TorchCpuExp"/>), not a correctly
+    /// rounded one: they differ by an ulp for some k, which at t = 999 is visible in cos/sin.
     /// </summary>
     public static float[] FrequencyFeatures(ReadOnlySpan<long> t, int dim = FrequencyEmbeddingSize, int maxPeriod = MaxPeriod)
     {
         int half = dim / 2;
         var freqs = new float[half];
         float negLog = (float)-Math.Log(maxPeriod);
-        for (int k = 0; k < half; k++) freqs[k] = MathF.Exp(negLog * k / half); // (float32 product) / half, then exp
+        for (int k = 0; k < half; k++) freqs[k] = TorchCpuExp.Exp(negLog * k / half); // (float32 product) / half, then exp
         var features = new float[t.Length * dim];
         for (int n = 0; n < t.Length; n++)
             for (int k = 0; k < half; k++)
