@@ -23,15 +23,13 @@ public sealed class Dit : IDisposable
     {
         _backend = backend;
         Config = config.Validated();
-        int d = config.HiddenSize, t = config.Tokens;
+        int d = config.HiddenSize;
         try
         {
             x_embedder = new PatchEmbed(w, backend, "x_embedder", config.InChannels, d, config.PatchSize);
             t_embedder = new TimestepEmbedder(w, backend, "t_embedder", d);
             y_embedder = new LabelEmbedder(w, backend, "y_embedder", config.LabelTableRows, d);
-            // a non-trainable parameter, so checkpoints carry it; recompute only when a file lacks it
-            var pos = w.Contains("pos_embed") ? w.Read("pos_embed", 1, t, d) : SinCosPositionalEmbedding.Build(d, config.GridSize);
-            pos_embed = backend.FromHost(pos, 1, t, d);
+            pos_embed = backend.FromHost(SinCosPositionalEmbedding.LoadOrBuild(w, d, config.GridSize), 1, config.Tokens, d);
             blocks = new DitBlock[config.Depth];
             for (int i = 0; i < config.Depth; i++)
                 blocks[i] = new DitBlock(w, backend, $"blocks.{i}", d, config.NumHeads, config.MlpHidden);
@@ -79,18 +77,12 @@ public sealed class Dit : IDisposable
     public ForwardResult Forward(Tensor x, ReadOnlySpan<long> t, ReadOnlySpan<long> y, Action<string, Tensor>? inspect = null)
     {
         var cfg = Config;
-        if (x.Rank != 4 || x.Dim(1) != cfg.InChannels || x.Dim(2) != cfg.InputSize || x.Dim(3) != cfg.InputSize)
-            throw new ArgumentException($"DiT expects x of shape (B, {cfg.InChannels}, {cfg.InputSize}, {cfg.InputSize}), got {x}");
-        int b = x.Dim(0);
-        if (t.Length != b || y.Length != b)
-            throw new ArgumentException($"DiT got {b} latents but {t.Length} timesteps and {y.Length} labels");
+        int b = LatentInputs.CheckForward("DiT", cfg, x, t.Length, y.Length);
         var macs = new MacCounter();
 
         using var tokens = x_embedder.Forward(x, macs);                          // (B, T, D)
         inspect?.Invoke("x_embed", tokens);
-        using (var flat = tokens.Reshape(b, -1))
-        using (var pos = pos_embed.Reshape(-1))
-            _backend.BiasActivation(flat, pos, relu: false, flat);               // + pos_embed, every sample
+        SinCosPositionalEmbedding.AddTo(_backend, tokens, pos_embed);          // + pos_embed, every sample
         using var tEmb = t_embedder.Forward(t, macs, inspect);                   // (B, D)
         inspect?.Invoke("t_emb", tEmb);
         using var yEmb = y_embedder.Forward(y);                                  // (B, D)
@@ -118,16 +110,7 @@ public sealed class Dit : IDisposable
     /// </summary>
     public ForwardResult ForwardWithCfg(Tensor x, ReadOnlySpan<long> t, ReadOnlySpan<long> y, float cfgScale)
     {
-        if (x.Rank != 4 || x.Dim(0) % 2 != 0) throw new ArgumentException($"forward_with_cfg needs an even batch (B, C, H, W), got {x}");
-        if (Config.OutChannels < GuidedChannels) throw new InvalidOperationException($"forward_with_cfg guides {GuidedChannels} channels; this model outputs {Config.OutChannels}");
-        long half = x.Length / 2;
-        using var combined = _backend.Empty(x.Shape.ToArray());
-        using (var source = x.Reshape(1, -1))
-        using (var target = combined.Reshape(1, -1))
-        {
-            _backend.CopyChannels(source, 0, checked((int)half), target, 0);               // [x[:n];
-            _backend.CopyChannels(source, 0, checked((int)half), target, checked((int)half)); //  x[:n]]
-        }
+        using var combined = LatentInputs.ConditionalHalfTwice(_backend, x, Config);
         var result = Forward(combined, t, y);
         _backend.ClassifierFreeGuidance(result.Output, GuidedChannels, cfgScale, result.Output);
         return result;

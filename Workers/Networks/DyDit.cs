@@ -21,7 +21,7 @@ public sealed class DyDit : IDisposable
     {
         _backend = backend;
         Config = config.Validated();
-        int d = config.HiddenSize, t = config.Tokens;
+        int d = config.HiddenSize;
         if (config.NumHeads < 2) throw new ArgumentException($"DyDiT routes heads 1..H−1 and needs at least 2 heads, got {config.NumHeads}");
         if (config.MlpHidden % config.NumHeads != 0) throw new ArgumentException($"DyDiT splits the MLP's {config.MlpHidden} hidden channels into {config.NumHeads} groups");
         if (d < 16) throw new ArgumentException($"DyDiT's token router has D/16 hidden units; hidden size {d} is too small");
@@ -30,8 +30,7 @@ public sealed class DyDit : IDisposable
             x_embedder = new PatchEmbed(w, backend, "x_embedder", config.InChannels, d, config.PatchSize);
             t_embedder = new TimestepEmbedder(w, backend, "t_embedder", d);
             y_embedder = new LabelEmbedder(w, backend, "y_embedder", config.LabelTableRows, d);
-            var pos = w.Contains("pos_embed") ? w.Read("pos_embed", 1, t, d) : SinCosPositionalEmbedding.Build(d, config.GridSize);
-            pos_embed = backend.FromHost(pos, 1, t, d);
+            pos_embed = backend.FromHost(SinCosPositionalEmbedding.LoadOrBuild(w, d, config.GridSize), 1, config.Tokens, d);
             blocks = new DyDitBlock[config.Depth];
             for (int i = 0; i < config.Depth; i++)
                 blocks[i] = new DyDitBlock(w, backend, $"blocks.{i}", d, config.NumHeads, config.MlpHidden);
@@ -81,18 +80,12 @@ public sealed class DyDit : IDisposable
     public DyDitForwardResult Forward(Tensor x, ReadOnlySpan<long> t, ReadOnlySpan<long> y, bool completeModel = false, Action<string, Tensor>? inspect = null)
     {
         var cfg = Config;
-        if (x.Rank != 4 || x.Dim(1) != cfg.InChannels || x.Dim(2) != cfg.InputSize || x.Dim(3) != cfg.InputSize)
-            throw new ArgumentException($"DyDiT expects x of shape (B, {cfg.InChannels}, {cfg.InputSize}, {cfg.InputSize}), got {x}");
-        int b = x.Dim(0);
-        if (t.Length != b || y.Length != b)
-            throw new ArgumentException($"DyDiT got {b} latents but {t.Length} timesteps and {y.Length} labels");
+        int b = LatentInputs.CheckForward("DyDiT", cfg, x, t.Length, y.Length);
         var macs = new MacCounter();
         var routing = new DyDitRouting(b, cfg.Depth, cfg.NumHeads, cfg.Tokens, completeModel);
 
         using var tokens = x_embedder.Forward(x, macs);
-        using (var flat = tokens.Reshape(b, -1))
-        using (var pos = pos_embed.Reshape(-1))
-            _backend.BiasActivation(flat, pos, relu: false, flat);
+        SinCosPositionalEmbedding.AddTo(_backend, tokens, pos_embed);
         using var tEmb = t_embedder.Forward(t, macs);
         inspect?.Invoke("t_emb", tEmb);
         using var yEmb = y_embedder.Forward(y);
@@ -123,16 +116,7 @@ public sealed class DyDit : IDisposable
     /// </summary>
     public DyDitForwardResult ForwardWithCfg(Tensor x, ReadOnlySpan<long> t, ReadOnlySpan<long> y, float cfgScale)
     {
-        if (x.Rank != 4 || x.Dim(0) % 2 != 0) throw new ArgumentException($"forward_with_cfg needs an even batch (B, C, H, W), got {x}");
-        if (Config.OutChannels < Dit.GuidedChannels) throw new InvalidOperationException($"forward_with_cfg guides {Dit.GuidedChannels} channels; this model outputs {Config.OutChannels}");
-        int half = checked((int)(x.Length / 2));
-        using var combined = _backend.Empty(x.Shape.ToArray());
-        using (var source = x.Reshape(1, -1))
-        using (var target = combined.Reshape(1, -1))
-        {
-            _backend.CopyChannels(source, 0, half, target, 0);
-            _backend.CopyChannels(source, 0, half, target, half);
-        }
+        using var combined = LatentInputs.ConditionalHalfTwice(_backend, x, Config);
         var result = Forward(combined, t, y);
         _backend.ClassifierFreeGuidance(result.Output, Dit.GuidedChannels, cfgScale, result.Output);
         return result;

@@ -44,8 +44,7 @@ public sealed class SparseDit : IDisposable
             x_embedder = new PatchEmbed(w, backend, "x_embedder", config.InChannels, d, config.PatchSize);
             t_embedder = new TimestepEmbedder(w, backend, "t_embedder", d);
             y_embedder = new LabelEmbedder(w, backend, "y_embedder", config.LabelTableRows, d);
-            // a non-trainable parameter, so checkpoints carry it; recompute only when a file lacks it
-            var pos = w.Contains("pos_embed") ? w.Read("pos_embed", 1, t, d) : SinCosPositionalEmbedding.Build(d, g);
+            var pos = SinCosPositionalEmbedding.LoadOrBuild(w, d, g);
             pos_embed = backend.FromHost(pos, 1, t, d);
 
             poolingformer_blocks = new PoolingformerBlock[config.NumPoolingformer];
@@ -147,11 +146,7 @@ public sealed class SparseDit : IDisposable
     public ForwardResult Forward(Tensor x, ReadOnlySpan<long> t, ReadOnlySpan<long> y, Action<string, Tensor>? inspect = null, int? semanticSize = null)
     {
         var cfg = Config;
-        if (x.Rank != 4 || x.Dim(1) != cfg.InChannels || x.Dim(2) != cfg.InputSize || x.Dim(3) != cfg.InputSize)
-            throw new ArgumentException($"SparseDiT expects x of shape (B, {cfg.InChannels}, {cfg.InputSize}, {cfg.InputSize}), got {x}");
-        int b = x.Dim(0), d = cfg.HiddenSize, g = cfg.GridSize;
-        if (t.Length != b || y.Length != b)
-            throw new ArgumentException($"SparseDiT got {b} latents but {t.Length} timesteps and {y.Length} labels");
+        int b = LatentInputs.CheckForward("SparseDiT", cfg, x, t.Length, y.Length), d = cfg.HiddenSize, g = cfg.GridSize;
         int s = semanticSize ?? cfg.SemanticSize;
         SparseDitConfig.CheckSemanticSize(s);
         var macs = new MacCounter();
@@ -159,9 +154,7 @@ public sealed class SparseDit : IDisposable
         var tokens = x_embedder.Forward(x, macs);                                // (B, T, D)
         try
         {
-            using (var flat = tokens.Reshape(b, -1))
-            using (var pos = pos_embed.Reshape(-1))
-                _backend.BiasActivation(flat, pos, relu: false, flat);           // + pos_embed, every sample
+            SinCosPositionalEmbedding.AddTo(_backend, tokens, pos_embed);      // + pos_embed, every sample
             using var tEmb = t_embedder.Forward(t, macs);
             using var yEmb = y_embedder.Forward(y);
             using var c = _backend.Empty(b, d);
@@ -213,16 +206,7 @@ public sealed class SparseDit : IDisposable
     /// </summary>
     public ForwardResult ForwardWithCfg(Tensor x, ReadOnlySpan<long> t, ReadOnlySpan<long> y, float cfgScale, int? semanticSize = null)
     {
-        if (x.Rank != 4 || x.Dim(0) % 2 != 0) throw new ArgumentException($"forward_with_cfg needs an even batch (B, C, H, W), got {x}");
-        if (Config.OutChannels < GuidedChannels) throw new InvalidOperationException($"forward_with_cfg guides {GuidedChannels} channels; this model outputs {Config.OutChannels}");
-        int half = checked((int)(x.Length / 2));
-        using var combined = _backend.Empty(x.Shape.ToArray());
-        using (var source = x.Reshape(1, -1))
-        using (var target = combined.Reshape(1, -1))
-        {
-            _backend.CopyChannels(source, 0, half, target, 0);    // [x[:n];
-            _backend.CopyChannels(source, 0, half, target, half); //  x[:n]]
-        }
+        using var combined = LatentInputs.ConditionalHalfTwice(_backend, x, Config);
         var result = Forward(combined, t, y, semanticSize: semanticSize);
         _backend.ClassifierFreeGuidance(result.Output, GuidedChannels, cfgScale, result.Output);
         return result;

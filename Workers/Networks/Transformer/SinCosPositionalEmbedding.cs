@@ -1,3 +1,6 @@
+using DyDiT.Eval.Engine.Formats;
+using DyDiT.Eval.Engine.Tensors;
+
 namespace DyDiT.Eval.Workers.Networks.Transformer;
 
 /// <summary>
@@ -29,5 +32,20 @@ public static class SinCosPositionalEmbedding
                 }
             }
         return table;
+    }
+
+    /// <summary>
+    /// The model's <c>pos_embed</c> (1, G·G, D): a non-trainable parameter, so checkpoints carry it and it is read from
+    /// the file; only a file that lacks it gets the computed table.
+    /// </summary>
+    public static float[] LoadOrBuild(StateDictReader w, int hiddenSize, int gridSize)
+        => w.Contains("pos_embed") ? w.Read("pos_embed", 1, gridSize * gridSize, hiddenSize) : Build(hiddenSize, gridSize);
+
+    // tokens (B, T, D) += posEmbed (1, T, D), every sample
+    public static void AddTo(IBackend backend, Tensor tokens, Tensor posEmbed)
+    {
+        using var flat = tokens.Reshape(tokens.Dim(0), -1);
+        using var pos = posEmbed.Reshape(-1);
+        backend.BiasActivation(flat, pos, relu: false, flat);
     }
 }
