@@ -42,6 +42,18 @@ public sealed class DitTests(ITestOutputHelper output) : IDisposable
         return maxDiff;
     }
 
+    /// <summary>forward_with_cfg's mixing step on the recorded raw output: u + s·(c − u) on the first three channels, bit for bit.</summary>
+    [Fact]
+    public void GuidanceMixesTheFirstThreeChannelsLikeForwardWithCfg()
+    {
+        using var io = NpzArchive.Open(Fixtures.Path("dit", "dit_tiny_io.npz"));
+        var raw = io["cfg_model_out_raw"];
+        float scale = (float)MemoryMarshal.Cast<byte, double>(io["cfg_scale"].ReadAllBytes())[0];
+        using var mixed = _cpu.FromHost(raw.ToFloat32(), raw.Shape.Select(d => (int)d).ToArray());
+        _cpu.ClassifierFreeGuidance(mixed, Dit.GuidedChannels, scale, mixed);
+        Assert.Equal(MemoryMarshal.Cast<float, uint>(io["cfg_out"].ToFloat32()).ToArray(), MemoryMarshal.Cast<float, uint>(mixed.ToArray()).ToArray());
+    }
+
     [Theory]
     [InlineData("dit_tiny")]
     [InlineData("dit_tiny_p4")]
