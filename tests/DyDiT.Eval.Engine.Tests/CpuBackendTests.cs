@@ -1,5 +1,6 @@
 using DyDiT.Eval.Engine.Backends.Cpu;
 using DyDiT.Eval.Engine.Tensors;
+using DyDiT.Eval.Tests.Common;
 using Xunit;
 
 namespace DyDiT.Eval.Engine.Tests;
@@ -34,14 +35,6 @@ public sealed class CpuBackendTests : IDisposable
         return c;
     }
 
-    private static void AssertClose(double[] expected, float[] actual, double tolerance)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        for (int i = 0; i < expected.Length; i++)
-            Assert.True(Math.Abs(expected[i] - actual[i]) <= tolerance * Math.Max(1, Math.Abs(expected[i])),
-                $"index {i}: expected {expected[i]}, got {actual[i]}");
-    }
-
     [Theory]
     [InlineData(1, 1, 1, false, false)]
     [InlineData(7, 5, 3, false, false)]
@@ -59,7 +52,7 @@ public sealed class CpuBackendTests : IDisposable
         using var tb_ = _cpu.FromHost(b, tb ? [n, k] : [k, n]);
         using var tc = _cpu.FromHost(c0, m, n);
         _cpu.Gemm(ta_, ta, tb_, tb, tc, alpha: 0.75f, beta: -0.5f);
-        AssertClose(ReferenceGemm(m, n, k, a, ta, b, tb, c0, 0.75f, -0.5f), tc.ToArray(), 1e-5 * Math.Sqrt(k));
+        Close.PerElement(ReferenceGemm(m, n, k, a, ta, b, tb, c0, 0.75f, -0.5f), tc.ToArray(), 1e-5 * Math.Sqrt(k));
     }
 
     [Fact]
@@ -87,7 +80,7 @@ public sealed class CpuBackendTests : IDisposable
         for (int i = 0; i < batch; i++)
         {
             var expected = ReferenceGemm(m, n, k, a[(i * m * k)..((i + 1) * m * k)], false, b, true, new float[m * n], 1, 0);
-            AssertClose(expected, got[(i * m * n)..((i + 1) * m * n)], 1e-5);
+            Close.PerElement(expected, got[(i * m * n)..((i + 1) * m * n)], 1e-5);
         }
     }
 

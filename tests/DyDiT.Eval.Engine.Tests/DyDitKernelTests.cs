@@ -1,4 +1,5 @@
 using DyDiT.Eval.Engine.Backends.Cpu;
+using DyDiT.Eval.Tests.Common;
 using Xunit;
 
 namespace DyDiT.Eval.Engine.Tests;
@@ -16,14 +17,6 @@ public sealed class DyDitKernelTests : IDisposable
         var v = new float[n];
         for (int i = 0; i < n; i++) v[i] = (float)(rng.NextDouble() * 2 - 1);
         return v;
-    }
-
-    private static void AssertClose(double[] expected, float[] actual, double tolerance)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        for (int i = 0; i < expected.Length; i++)
-            Assert.True(Math.Abs(expected[i] - actual[i]) <= tolerance * Math.Max(1, Math.Abs(expected[i])),
-                $"index {i}: expected {expected[i]}, got {actual[i]}");
     }
 
     [Fact]
@@ -75,7 +68,7 @@ public sealed class DyDitKernelTests : IDisposable
         using var tb = _cpu.FromHost(b, o);
         using var ty = _cpu.Empty(1, rows, width);
         _cpu.LinearRowBlocks(tx, tw, tb, blocks, bs, ty);
-        AssertClose(expected, ty.ToArray(), 1e-5);
+        Close.PerElement(expected, ty.ToArray(), 1e-5);
     }
 
     [Theory]
@@ -101,7 +94,7 @@ public sealed class DyDitKernelTests : IDisposable
         using var tb = _cpu.FromHost(b, o);
         using var ty = _cpu.Empty(rows, o);
         _cpu.LinearColumnBlocks(tx, tw, tb, blocks, bs, ty);
-        AssertClose(expected, ty.ToArray(), 1e-5);
+        Close.PerElement(expected, ty.ToArray(), 1e-5);
     }
 
     [Fact]

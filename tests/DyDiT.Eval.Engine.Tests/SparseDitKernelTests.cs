@@ -1,4 +1,5 @@
 using DyDiT.Eval.Engine.Backends.Cpu;
+using DyDiT.Eval.Tests.Common;
 using Xunit;
 
 namespace DyDiT.Eval.Engine.Tests;
@@ -16,14 +17,6 @@ public sealed class SparseDitKernelTests : IDisposable
         var v = new float[n];
         for (int i = 0; i < n; i++) v[i] = (float)((rng.NextDouble() * 2 - 1) * amplitude);
         return v;
-    }
-
-    private static void AssertClose(double[] expected, float[] actual, double tolerance)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        for (int i = 0; i < expected.Length; i++)
-            Assert.True(Math.Abs(expected[i] - actual[i]) <= tolerance * Math.Max(1, Math.Abs(expected[i])),
-                $"index {i}: expected {expected[i]}, got {actual[i]}");
     }
 
     // q: (B, N, cq) at qOff, kv: (B, M, ckv) with K at kOff and V at vOff, bias (hb, N, M) or null → (B, N, C), in float64
@@ -73,7 +66,7 @@ public sealed class SparseDitKernelTests : IDisposable
         using var tkv = cpu.FromHost(kv, b, m, 2 * c);
         using var ty = cpu.Empty(b, n, c);
         cpu.ScaledDotProductAttention(tq, 0, tkv, 0, c, heads, null, ty);
-        AssertClose(expected, ty.ToArray(), 2e-6);
+        Close.PerElement(expected, ty.ToArray(), 2e-6);
     }
 
     [Theory]
@@ -90,14 +83,14 @@ public sealed class SparseDitKernelTests : IDisposable
         using var tb = _cpu.FromHost(bias, hb, t, t);
         using var ty = _cpu.Empty(b, t, c);
         _cpu.ScaledDotProductAttention(tqkv, 0, tqkv, c, 2 * c, heads, tb, ty);
-        AssertClose(expected, ty.ToArray(), 2e-6);
+        Close.PerElement(expected, ty.ToArray(), 2e-6);
 
         // without a bias it is the packed self-attention kernel
         using var plain = _cpu.Empty(b, t, c);
         using var packed = _cpu.Empty(b, t, c);
         _cpu.ScaledDotProductAttention(tqkv, 0, tqkv, c, 2 * c, heads, null, plain);
         _cpu.MultiHeadAttention(tqkv, heads, packed);
-        AssertClose(packed.ToArray().Select(v => (double)v).ToArray(), plain.ToArray(), 1e-6);
+        Close.PerElement(packed.ToArray().Select(v => (double)v).ToArray(), plain.ToArray(), 1e-6);
     }
 
     [Fact]
@@ -143,7 +136,7 @@ public sealed class SparseDitKernelTests : IDisposable
         using var tx = _cpu.FromHost(x, n, h, w, c);
         using var ty = _cpu.Empty(n, oh, ow, c);
         _cpu.AdaptiveAvgPool2d(tx, ty);
-        AssertClose(expected, ty.ToArray(), 1e-6);
+        Close.PerElement(expected, ty.ToArray(), 1e-6);
     }
 
     [Theory]
@@ -168,7 +161,7 @@ public sealed class SparseDitKernelTests : IDisposable
         using var tx = _cpu.FromHost(x, n, h, w, c);
         using var ty = _cpu.Empty(n, oh, ow, c);
         _cpu.UpsampleNearest(tx, ty);
-        AssertClose(expected, ty.ToArray(), 0);
+        Close.PerElement(expected, ty.ToArray(), 0);
     }
 
     [Fact]
@@ -200,9 +193,9 @@ public sealed class SparseDitKernelTests : IDisposable
         using var tr = _cpu.FromHost(r, b, c);
         using var ty = _cpu.Empty(b, t, c);
         _cpu.GatedAddBroadcast(tx, tg, tr, ty);
-        AssertClose(expected, ty.ToArray(), 1e-6);
+        Close.PerElement(expected, ty.ToArray(), 1e-6);
         _cpu.GatedAddBroadcast(tx, tg, tr, tx); // in place
-        AssertClose(expected, tx.ToArray(), 1e-6);
+        Close.PerElement(expected, tx.ToArray(), 1e-6);
         using var wrong = _cpu.Zeros(b, c + 1);
         Assert.Throws<ArgumentException>(() => _cpu.GatedAddBroadcast(tx, tg, wrong, tx));
     }

@@ -1,4 +1,5 @@
 using DyDiT.Eval.Engine.Backends.Cpu;
+using DyDiT.Eval.Tests.Common;
 using Xunit;
 
 namespace DyDiT.Eval.Engine.Tests;
@@ -16,14 +17,6 @@ public sealed class TransformerKernelTests : IDisposable
         var v = new float[n];
         for (int i = 0; i < n; i++) v[i] = (float)((rng.NextDouble() * 2 - 1) * amplitude);
         return v;
-    }
-
-    private static void AssertClose(double[] expected, float[] actual, double tolerance)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        for (int i = 0; i < expected.Length; i++)
-            Assert.True(Math.Abs(expected[i] - actual[i]) <= tolerance * Math.Max(1, Math.Abs(expected[i])),
-                $"index {i}: expected {expected[i]}, got {actual[i]}");
     }
 
     [Theory]
@@ -47,9 +40,9 @@ public sealed class TransformerKernelTests : IDisposable
         using var tx = _cpu.FromHost(x, b, t, c);
         using var ty = _cpu.Empty(b, t, c);
         _cpu.LayerNorm(tx, 1e-6f, ty);
-        AssertClose(expected, ty.ToArray(), 2e-6);
+        Close.PerElement(expected, ty.ToArray(), 2e-6);
         _cpu.LayerNorm(tx, 1e-6f, tx); // in place
-        AssertClose(expected, tx.ToArray(), 2e-6);
+        Close.PerElement(expected, tx.ToArray(), 2e-6);
     }
 
     [Fact]
@@ -79,9 +72,9 @@ public sealed class TransformerKernelTests : IDisposable
         using var tscale = _cpu.FromHost(scale, b, c);
         using var ty = _cpu.Empty(b, t, c);
         _cpu.Modulate(tx, tshift, tscale, ty);
-        AssertClose(expected, ty.ToArray(), 1e-6);
+        Close.PerElement(expected, ty.ToArray(), 1e-6);
         _cpu.Modulate(tx, tshift, tscale, tx);
-        AssertClose(expected, tx.ToArray(), 1e-6);
+        Close.PerElement(expected, tx.ToArray(), 1e-6);
     }
 
     [Theory]
@@ -106,9 +99,9 @@ public sealed class TransformerKernelTests : IDisposable
         using var tg = _cpu.FromHost(gate, b, c);
         using var ty = _cpu.Empty(b, t, c);
         _cpu.GatedAdd(tx, tg, tr, ty);
-        AssertClose(expected, ty.ToArray(), 1e-6);
+        Close.PerElement(expected, ty.ToArray(), 1e-6);
         _cpu.GatedAdd(tx, tg, tr, tx);
-        AssertClose(expected, tx.ToArray(), 1e-6);
+        Close.PerElement(expected, tx.ToArray(), 1e-6);
     }
 
     [Fact]
@@ -166,7 +159,7 @@ public sealed class TransformerKernelTests : IDisposable
         using var tqkv = cpu.FromHost(qkv, b, t, 3 * c);
         using var ty = cpu.Empty(b, t, c);
         cpu.MultiHeadAttention(tqkv, heads, ty);
-        AssertClose(expected, ty.ToArray(), 2e-6);
+        Close.PerElement(expected, ty.ToArray(), 2e-6);
     }
 
     [Fact]
@@ -177,7 +170,7 @@ public sealed class TransformerKernelTests : IDisposable
         using var tqkv = _cpu.FromHost(qkv, 1, 2, 24);
         using var ty = _cpu.Empty(1, 2, 8);
         _cpu.MultiHeadAttention(tqkv, 2, ty);
-        AssertClose(ReferenceAttention(qkv, 1, 2, 8, 2), ty.ToArray(), 1e-5);
+        Close.PerElement(ReferenceAttention(qkv, 1, 2, 8, 2), ty.ToArray(), 1e-5);
     }
 
     [Theory]
@@ -197,7 +190,7 @@ public sealed class TransformerKernelTests : IDisposable
         using var tx = _cpu.FromHost(x, b, c, h, w);
         using var tt = _cpu.Empty(b, t, c * p * p);
         _cpu.Patchify(tx, p, tt);
-        AssertClose(tokens, tt.ToArray(), 0);
+        Close.PerElement(tokens, tt.ToArray(), 0);
 
         // unpatchify reads a token as (p_row, p_col, channel)
         var feats = Random(b * t * p * p * c, 11);
@@ -210,7 +203,7 @@ public sealed class TransformerKernelTests : IDisposable
         using var tf = _cpu.FromHost(feats, b, t, p * p * c);
         using var ti = _cpu.Empty(b, c, h, w);
         _cpu.Unpatchify(tf, p, ti);
-        AssertClose(image, ti.ToArray(), 0);
+        Close.PerElement(image, ti.ToArray(), 0);
     }
 
     [Fact]
@@ -246,8 +239,8 @@ public sealed class TransformerKernelTests : IDisposable
         using var tx = _cpu.FromHost(x, 2 * n, c, plane);
         using var ty = _cpu.Empty(2 * n, c, plane);
         _cpu.ClassifierFreeGuidance(tx, guided, scale, ty);
-        AssertClose(expected, ty.ToArray(), 2e-6);
+        Close.PerElement(expected, ty.ToArray(), 2e-6);
         _cpu.ClassifierFreeGuidance(tx, guided, scale, tx);
-        AssertClose(expected, tx.ToArray(), 2e-6);
+        Close.PerElement(expected, tx.ToArray(), 2e-6);
     }
 }

@@ -27,20 +27,8 @@ public sealed class DitTests(ITestOutputHelper output) : IDisposable
 
     private static long[] Int64(StoredTensor t) => MemoryMarshal.Cast<byte, long>(t.ReadAllBytes()).ToArray();
 
-    private double Compare(string what, float[] expected, float[] actual, double tolerance, bool relativeToMax = false)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        double maxDiff = 0, maxRef = 0;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            maxDiff = Math.Max(maxDiff, Math.Abs((double)expected[i] - actual[i]));
-            maxRef = Math.Max(maxRef, Math.Abs(expected[i]));
-        }
-        double limit = relativeToMax ? tolerance * Math.Max(1, maxRef) : tolerance;
-        output.WriteLine($"{what}: max |Δ| = {maxDiff:E2} (limit {limit:E1}, max |ref| {maxRef:F3})");
-        Assert.True(maxDiff <= limit, $"{what}: max |Δ| = {maxDiff} > {limit}");
-        return maxDiff;
-    }
+    private double Compare(string what, ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, double tolerance, bool relativeToMax = false)
+        => Close.MaxAbs(output, what, expected, actual, tolerance, relativeToMax);
 
     /// <summary>forward_with_cfg's mixing step on the recorded raw output: u + s·(c − u) on the first three channels, bit for bit.</summary>
     [Fact]

@@ -43,19 +43,7 @@ public sealed class DyDitTests(ITestOutputHelper output) : IDisposable
     private Tensor Upload(StoredTensor a) => _cpu.FromHost(a.ToFloat32(), a.Shape.Select(d => (int)d).ToArray());
 
     private double Compare(string what, ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, double tolerance, bool relativeToMax = false)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        double maxDiff = 0, maxRef = 0;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            maxDiff = Math.Max(maxDiff, Math.Abs((double)expected[i] - actual[i]));
-            maxRef = Math.Max(maxRef, Math.Abs(expected[i]));
-        }
-        double limit = relativeToMax ? tolerance * Math.Max(1, maxRef) : tolerance;
-        output.WriteLine($"{what}: max |Δ| = {maxDiff:E2} (limit {limit:E1}, max |ref| {maxRef:F3})");
-        Assert.True(maxDiff <= limit, $"{what}: max |Δ| = {maxDiff} > {limit}");
-        return maxDiff;
-    }
+        => Close.MaxAbs(output, what, expected, actual, tolerance, relativeToMax);
 
     private void Exact(string what, ReadOnlySpan<float> expected, ReadOnlySpan<float> actual)
     {

@@ -35,20 +35,8 @@ public sealed class SparseDitTests(ITestOutputHelper output) : IDisposable
 
     private static int[] Shape(StoredTensor t) => t.Shape.Select(d => (int)d).ToArray();
 
-    private double Compare(string what, float[] expected, float[] actual, double tolerance, bool relativeToMax = false)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        double maxDiff = 0, maxRef = 0;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            maxDiff = Math.Max(maxDiff, Math.Abs((double)expected[i] - actual[i]));
-            maxRef = Math.Max(maxRef, Math.Abs(expected[i]));
-        }
-        double limit = relativeToMax ? tolerance * Math.Max(1, maxRef) : tolerance;
-        output.WriteLine($"{what}: max |Δ| = {maxDiff:E2} (limit {limit:E1}, max |ref| {maxRef:F3})");
-        Assert.True(maxDiff <= limit, $"{what}: max |Δ| = {maxDiff} > {limit}");
-        return maxDiff;
-    }
+    private double Compare(string what, ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, double tolerance, bool relativeToMax = false)
+        => Close.MaxAbs(output, what, expected, actual, tolerance, relativeToMax);
 
     [Theory]
     [InlineData("sparsedit_tiny")]
