@@ -124,7 +124,7 @@ public sealed class DyDitBlock : IDisposable
             Tensor shift_msa = m[0], scale_msa = m[1], gate_msa = m[2], shift_mlp = m[3], scale_mlp = m[4], gate_mlp = m[5];
 
             // attention over the active heads, per group of samples sharing a head mask
-            using (var h = NormModulate(x, shift_msa, scale_msa))
+            using (var h = AdaLnNorm.NormModulate(_backend, x, shift_msa, scale_msa))
             using (var a = _backend.Empty(b, t, d))
             {
                 foreach (var (samples, active) in Groups(routing.AttnMasks, routing, block))
@@ -156,15 +156,6 @@ public sealed class DyDitBlock : IDisposable
         }
         macs.Add(branches);
         return branches;
-    }
-
-    /// <summary>modulate(LayerNorm(x), shift, scale) into a new tensor of x's shape; x (N, T, D), shift and scale (N, D).</summary>
-    private Tensor NormModulate(Tensor x, Tensor shift, Tensor scale)
-    {
-        var h = _backend.Empty(x.Shape.ToArray());
-        _backend.LayerNorm(x, DitBlock.NormEps, h);
-        _backend.Modulate(h, shift, scale, h);
-        return h;
     }
 
     // h (B, T, D) normalised input; writes the proj output of the given samples into a (B, T, D); returns the MACs
@@ -227,7 +218,7 @@ public sealed class DyDitBlock : IDisposable
         if (count == b * t)
         {
             // every token of every sample: the dense block's MLP, in place
-            using var h = NormModulate(x, shift, scale);
+            using var h = AdaLnNorm.NormModulate(_backend, x, shift, scale);
             using var f = MlpOnGroups(h, activeGroups, count, width);
             using var f3 = f.Reshape(b, t, d);
             _backend.GatedAdd(x, gate, f3, x);
@@ -244,7 +235,7 @@ public sealed class DyDitBlock : IDisposable
         _backend.GatherRows(shift, ownerList, shiftRows);
         _backend.GatherRows(scale, ownerList, scaleRows);
         _backend.GatherRows(gate, ownerList, gateRows);
-        using (var hs = NormModulate(xs, shiftRows, scaleRows))
+        using (var hs = AdaLnNorm.NormModulate(_backend, xs, shiftRows, scaleRows))
         using (var f = MlpOnGroups(hs, activeGroups, count, width))
         using (var f3 = f.Reshape(count, 1, d))
             _backend.GatedAdd(xs, gateRows, f3, xs);

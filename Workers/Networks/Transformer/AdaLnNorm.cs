@@ -14,7 +14,7 @@ internal static class AdaLnNorm
         return h;
     }
 
-    /// <summary>x ← x + gate · MLP(modulate(LN(x), shift, scale)), the second half of every FlexDiT block.</summary>
+    /// <summary>x ← x + gate · MLP(modulate(LN(x), shift, scale)), the second half of DiT's block and of every FlexDiT block.</summary>
     public static void MlpResidual(IBackend backend, Mlp mlp, Tensor x, Tensor shift, Tensor scale, Tensor gate, MacCounter? macs)
     {
         using var h = NormModulate(backend, x, shift, scale);

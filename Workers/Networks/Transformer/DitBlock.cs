@@ -38,26 +38,15 @@ public sealed class DitBlock : IDisposable
         {
             // chunk order of the official code
             Tensor shift_msa = m[0], scale_msa = m[1], gate_msa = m[2], shift_mlp = m[3], scale_mlp = m[4], gate_mlp = m[5];
-            using (var h = NormModulate(x, shift_msa, scale_msa))
+            using (var h = AdaLnNorm.NormModulate(_backend, x, shift_msa, scale_msa))
             using (var a = attn.Forward(h, macs, attnBias))
                 _backend.GatedAdd(x, gate_msa, a, x);
-            using (var h = NormModulate(x, shift_mlp, scale_mlp))
-            using (var f = mlp.Forward(h, macs))
-                _backend.GatedAdd(x, gate_mlp, f, x);
+            AdaLnNorm.MlpResidual(_backend, mlp, x, shift_mlp, scale_mlp, gate_mlp, macs);
         }
         finally
         {
             foreach (var t in m) t.Dispose();
         }
-    }
-
-    /// <summary>modulate(LayerNorm(x), shift, scale) into a new (B, T, D) tensor.</summary>
-    public Tensor NormModulate(Tensor x, Tensor shift, Tensor scale)
-    {
-        var h = _backend.Empty(x.Dim(0), x.Dim(1), x.Dim(2));
-        _backend.LayerNorm(x, NormEps, h);
-        _backend.Modulate(h, shift, scale, h);
-        return h;
     }
 
     public void Dispose()

@@ -29,9 +29,7 @@ public sealed class FinalLayer : IDisposable
         try
         {
             Tensor shift = m[0], scale = m[1]; // shift first here
-            using var h = _backend.Empty(x.Dim(0), x.Dim(1), x.Dim(2));
-            _backend.LayerNorm(x, DitBlock.NormEps, h);
-            _backend.Modulate(h, shift, scale, h);
+            using var h = AdaLnNorm.NormModulate(_backend, x, shift, scale);
             return linear.Forward(h, macs);
         }
         finally
