@@ -50,6 +50,19 @@ public sealed class Tensor : IDisposable
     public override string ToString() => $"Tensor[{string.Join(", ", _shape)}] on {Backend.Name}";
 
     public void Dispose() => Storage.Release();
+
+    /// <summary>Returns <paramref name="layer"/>(this) and disposes this, so that layers returning new tensors chain: <c>x = x.Then(f)</c>.</summary>
+    public Tensor Then(Func<Tensor, Tensor> layer)
+    {
+        try
+        {
+            return layer(this);
+        }
+        finally
+        {
+            Dispose();
+        }
+    }
 }
 
 /// <summary>Memory behind a tensor; reference-counted so that reshaped views share it.</summary>

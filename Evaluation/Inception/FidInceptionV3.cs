@@ -90,28 +90,28 @@ public sealed class FidInceptionV3 : IDisposable
         int n = images.Dim(0);
 
         var x = Conv2d_1a_3x3.Forward(images);                     // (N, 149, 149, 32)
-        x = Then(x, Conv2d_2a_3x3.Forward);                        // (N, 147, 147, 32)
-        x = Then(x, Conv2d_2b_3x3.Forward);                        // (N, 147, 147, 64)
-        x = Then(x, t => MaxPool(_backend, t, 3, 2));              // (N, 73, 73, 64)
-        x = Then(x, Conv2d_3b_1x1.Forward);                        // (N, 73, 73, 80)
-        x = Then(x, Conv2d_4a_3x3.Forward);                        // (N, 71, 71, 192)
-        x = Then(x, t => MaxPool(_backend, t, 3, 2));              // (N, 35, 35, 192)
-        x = Then(x, Mixed_5b.Forward);                             // (N, 35, 35, 256)
-        x = Then(x, Mixed_5c.Forward);                             // (N, 35, 35, 288)
-        x = Then(x, Mixed_5d.Forward);                             // (N, 35, 35, 288)
-        x = Then(x, Mixed_6a.Forward);                             // (N, 17, 17, 768)
-        x = Then(x, Mixed_6b.Forward);
-        x = Then(x, Mixed_6c.Forward);
-        x = Then(x, Mixed_6d.Forward);
+        x = x.Then(Conv2d_2a_3x3.Forward);                         // (N, 147, 147, 32)
+        x = x.Then(Conv2d_2b_3x3.Forward);                         // (N, 147, 147, 64)
+        x = x.Then(t => MaxPool(_backend, t, 3, 2));               // (N, 73, 73, 64)
+        x = x.Then(Conv2d_3b_1x1.Forward);                         // (N, 73, 73, 80)
+        x = x.Then(Conv2d_4a_3x3.Forward);                         // (N, 71, 71, 192)
+        x = x.Then(t => MaxPool(_backend, t, 3, 2));               // (N, 35, 35, 192)
+        x = x.Then(Mixed_5b.Forward);                              // (N, 35, 35, 256)
+        x = x.Then(Mixed_5c.Forward);                              // (N, 35, 35, 288)
+        x = x.Then(Mixed_5d.Forward);                              // (N, 35, 35, 288)
+        x = x.Then(Mixed_6a.Forward);                              // (N, 17, 17, 768)
+        x = x.Then(Mixed_6b.Forward);
+        x = x.Then(Mixed_6c.Forward);
+        x = x.Then(Mixed_6d.Forward);
 
         // sFID tap: Mixed_6d.branch1x1 (post-ReLU) is channels 0..191 of Mixed_6d's output; keep channels 0..6.
         var spatial = _backend.Empty(n, 17, 17, SpatialChannels);
         _backend.CopyChannels(x, 0, SpatialChannels, spatial, 0);
 
-        x = Then(x, Mixed_6e.Forward);                             // (N, 17, 17, 768)
-        x = Then(x, Mixed_7a.Forward);                             // (N, 8, 8, 1280)
-        x = Then(x, Mixed_7b.Forward);                             // (N, 8, 8, 2048)
-        x = Then(x, Mixed_7c.Forward);                             // (N, 8, 8, 2048)
+        x = x.Then(Mixed_6e.Forward);                              // (N, 17, 17, 768)
+        x = x.Then(Mixed_7a.Forward);                              // (N, 8, 8, 1280)
+        x = x.Then(Mixed_7b.Forward);                              // (N, 8, 8, 2048)
+        x = x.Then(Mixed_7c.Forward);                              // (N, 8, 8, 2048)
 
         var pool = _backend.Empty(n, PoolFeatures);
         _backend.GlobalAvgPool(x, pool);                           // (N, 2048)
@@ -140,19 +140,6 @@ public sealed class FidInceptionV3 : IDisposable
         foreach (var layer in new IDisposable[] { Conv2d_1a_3x3, Conv2d_2a_3x3, Conv2d_2b_3x3, Conv2d_3b_1x1, Conv2d_4a_3x3,
                      Mixed_5b, Mixed_5c, Mixed_5d, Mixed_6a, Mixed_6b, Mixed_6c, Mixed_6d, Mixed_6e, Mixed_7a, Mixed_7b, Mixed_7c, fc_weight })
             layer.Dispose();
-    }
-
-    /// <summary>Applies <paramref name="layer"/> and disposes its input.</summary>
-    private static Tensor Then(Tensor x, Func<Tensor, Tensor> layer)
-    {
-        try
-        {
-            return layer(x);
-        }
-        finally
-        {
-            x.Dispose();
-        }
     }
 
     // k×k max pool, stride s, no padding: (N, H, W, C) → (N, (H − k) / s + 1, …, C)

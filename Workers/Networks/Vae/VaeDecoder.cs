@@ -115,22 +115,22 @@ public sealed class VaeDecoder : IDisposable
 
         if (post_quant_conv is not null)
         {
-            x = Then(x, post_quant_conv.Forward);
+            x = x.Then(post_quant_conv.Forward);
             observe?.Invoke("post_quant_conv", x);
         }
-        x = Then(x, conv_in.Forward);                                    // (N, h, w, C_top)
+        x = x.Then(conv_in.Forward);                                     // (N, h, w, C_top)
         observe?.Invoke("decoder.conv_in", x);
-        x = Then(x, mid_block.Forward);
+        x = x.Then(mid_block.Forward);
         observe?.Invoke("decoder.mid_block", x);
         for (int i = 0; i < up_blocks.Length; i++)
         {
-            x = Then(x, up_blocks[i].Forward);                           // ×2 spatially except the last
+            x = x.Then(up_blocks[i].Forward);                            // ×2 spatially except the last
             observe?.Invoke($"decoder.up_blocks.{i}", x);
         }
         conv_norm_out.Forward(x, x);
         observe?.Invoke("decoder.conv_norm_out", x);
         _backend.Silu(x, x);
-        x = Then(x, conv_out.Forward);                                   // (N, H, W, out_channels)
+        x = x.Then(conv_out.Forward);                                    // (N, H, W, out_channels)
 
         int oh = x.Dim(1), ow = x.Dim(2), oc = x.Dim(3);
         var images = _backend.Empty(n, oc, oh, ow);
@@ -183,19 +183,6 @@ public sealed class VaeDecoder : IDisposable
         conv_out.Dispose();
     }
 
-    /// <summary>Applies <paramref name="layer"/> and disposes its input.</summary>
-    private static Tensor Then(Tensor x, Func<Tensor, Tensor> layer)
-    {
-        try
-        {
-            return layer(x);
-        }
-        finally
-        {
-            x.Dispose();
-        }
-    }
-
     /// <summary>UNetMidBlock2D: <c>resnets.0</c> → <c>attentions.0</c> → <c>resnets.1</c>, all at the top channel count.</summary>
     private sealed class MidBlock : IDisposable
     {
@@ -214,8 +201,8 @@ public sealed class VaeDecoder : IDisposable
         public Tensor Forward(Tensor x)
         {
             var h = resnets[0].Forward(x);
-            if (attention is not null) h = Then(h, attention.Forward);
-            return Then(h, resnets[1].Forward);
+            if (attention is not null) h = h.Then(attention.Forward);
+            return h.Then(resnets[1].Forward);
         }
 
         public void Dispose()
@@ -244,8 +231,8 @@ public sealed class VaeDecoder : IDisposable
         public Tensor Forward(Tensor x)
         {
             var h = resnets[0].Forward(x);
-            for (int i = 1; i < resnets.Length; i++) h = Then(h, resnets[i].Forward);
-            return upsampler is null ? h : Then(h, upsampler.Forward);
+            for (int i = 1; i < resnets.Length; i++) h = h.Then(resnets[i].Forward);
+            return upsampler is null ? h : h.Then(upsampler.Forward);
         }
 
         public void Dispose()
