@@ -96,14 +96,20 @@ public sealed record DitConfig(
     /// <summary>Checks that the numbers fit together (patch grid, heads, sin-cos table); returns this config.</summary>
     public DitConfig Validated()
     {
-        if (InputSize <= 0 || PatchSize <= 0 || InputSize % PatchSize != 0)
-            throw new ArgumentException($"input_size {InputSize} is not a positive multiple of patch_size {PatchSize}");
-        if (NumHeads <= 0 || HiddenSize <= 0 || HiddenSize % NumHeads != 0)
-            throw new ArgumentException($"hidden_size {HiddenSize} does not split into {NumHeads} heads");
-        if (HiddenSize % 4 != 0) throw new ArgumentException($"hidden_size {HiddenSize} must be divisible by 4 (2-D sin-cos positions)");
+        CheckBackbone(InputSize, PatchSize, HiddenSize, NumHeads);
         if (InChannels <= 0 || Depth < 0 || NumClasses <= 0 || MlpHidden <= 0)
             throw new ArgumentException($"invalid DiT config {this}");
         return this;
+    }
+
+    /// <summary>What every DiT-style backbone needs (DiT, DyDiT, SparseDiT): a whole patch grid, heads that split the width, a 2-D sin-cos table.</summary>
+    internal static void CheckBackbone(int inputSize, int patchSize, int hiddenSize, int numHeads)
+    {
+        if (inputSize <= 0 || patchSize <= 0 || inputSize % patchSize != 0)
+            throw new ArgumentException($"input_size {inputSize} is not a positive multiple of patch_size {patchSize}");
+        if (numHeads <= 0 || hiddenSize <= 0 || hiddenSize % numHeads != 0)
+            throw new ArgumentException($"hidden_size {hiddenSize} does not split into {numHeads} heads");
+        if (hiddenSize % 4 != 0) throw new ArgumentException($"hidden_size {hiddenSize} must be divisible by 4 (2-D sin-cos positions)");
     }
 
     /// <summary>

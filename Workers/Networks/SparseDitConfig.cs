@@ -152,11 +152,7 @@ public sealed record SparseDitConfig(
     /// <summary>Checks that the numbers fit together (as the official constructor's assertion, and more); returns this config.</summary>
     public SparseDitConfig Validated()
     {
-        if (InputSize <= 0 || PatchSize <= 0 || InputSize % PatchSize != 0)
-            throw new ArgumentException($"input_size {InputSize} is not a positive multiple of patch_size {PatchSize}");
-        if (NumHeads <= 0 || HiddenSize <= 0 || HiddenSize % NumHeads != 0)
-            throw new ArgumentException($"hidden_size {HiddenSize} does not split into {NumHeads} heads");
-        if (HiddenSize % 4 != 0) throw new ArgumentException($"hidden_size {HiddenSize} must be divisible by 4 (2-D sin-cos positions)");
+        DitConfig.CheckBackbone(InputSize, PatchSize, HiddenSize, NumHeads);
         if (InChannels <= 0 || NumClasses <= 0 || MlpHidden <= 0) throw new ArgumentException($"invalid SparseDiT config {this}");
         var g = DumbbellGroup;
         if (NumPoolingformer < 0 || NumDumbbell < 0 || NumNormalBlock < 0 || g.TokenMerge < 0 || g.Semantic < 0 || g.Recover < 0 || g.Normal < 0)
