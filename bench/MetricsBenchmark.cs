@@ -1,3 +1,4 @@
+using DyDiT.Eval.Engine.LinearAlgebra;
 using System.Diagnostics;
 using System.Text.Json;
 using DyDiT.Eval.Engine.Backends.Cpu;
@@ -99,7 +100,7 @@ internal static class MetricsBenchmark
         for (int i = 0; i < basis.Length; i++) basis[i] = (rng.NextDouble() - 0.5) * 0.2;
         var sigma = new double[d * d];
         using var cpu = new CpuBackend();
-        cpu.GemmF64(basis, false, basis, true, sigma, d, d, k);
+        HostLinearAlgebra.GemmF64(basis, false, basis, true, sigma, d, d, k);
         for (int i = 0; i < d; i++) sigma[i * d + i] += 0.01 + 0.02 * rng.NextDouble();
         var mu = new double[d];
         for (int i = 0; i < d; i++) mu[i] = rng.NextDouble() * 0.5;

@@ -1,12 +1,14 @@
 namespace DyDiT.Eval.Engine.Tensors;
 
 /// <summary>
-/// The operations model code may use. Implemented by the CPU backend (TensorPrimitives + OpenBLAS) and, later,
-/// by a CUDA backend; models are written against this interface only.
+/// The tensor operations model code may use. Implemented by the CPU backend (TensorPrimitives + OpenBLAS) and the
+/// CUDA backend (ILGPU kernels + cuBLAS; also run on ILGPU's CPU accelerator as "ilgpu-cpu"); models are written
+/// against this interface only and get a backend from <c>Backends.Create</c>. Float64 host linear algebra for the
+/// evaluator's statistics is not here: it is <c>HostLinearAlgebra</c>, whatever the device.
 /// </summary>
 public interface IBackend : IDisposable
 {
-    /// <summary>"cpu" or "cuda:N".</summary>
+    /// <summary>"cpu", "cuda:N" or "ilgpu-cpu".</summary>
     string Name { get; }
 
     /// <summary>Threads the backend's kernels use.</summary>
@@ -41,36 +43,6 @@ public interface IBackend : IDisposable
         Tensor a, long strideA, bool transposeA,
         Tensor b, long strideB, bool transposeB,
         Tensor c, long strideC, float alpha = 1f, float beta = 0f);
-
-    // ---- float64 linear algebra on host arrays (covariance, Fréchet distance) ----
-
-    /// <summary>
-    /// Eigen-decomposition of the symmetric n×n matrix <paramref name="matrix"/> (row-major; only its lower
-    /// triangle is read): eigenvalues ascending, eigenvectors as the rows of <paramref name="eigenvectors"/>
-    /// (row i belongs to eigenvalue i).
-    /// </summary>
-    void SymmetricEigen(ReadOnlySpan<double> matrix, int n, Span<double> eigenvalues, Span<double> eigenvectors);
-
-    /// <summary>c (m×n) = op(a) · op(b) in float64, row-major host arrays; op transposes when asked.</summary>
-    void GemmF64(ReadOnlySpan<double> a, bool transposeA, ReadOnlySpan<double> b, bool transposeB, Span<double> c, int m, int n, int k);
-
-    /// <summary>Eigenvalues (ascending) of the symmetric n×n matrix; only its lower triangle is read.</summary>
-    void SymmetricEigenvalues(ReadOnlySpan<double> matrix, int n, Span<double> eigenvalues);
-
-    /// <summary>
-    /// Cholesky factor in place: on success the lower triangle of <paramref name="matrix"/> (row-major) holds L with
-    /// A = L·Lᵀ and the upper triangle is zeroed. Returns false (matrix contents undefined) if A is not positive definite.
-    /// </summary>
-    bool CholeskyLower(Span<double> matrix, int n);
-
-    /// <summary>result = Lᵀ · S · L for lower-triangular L and a full n×n S (all row-major).</summary>
-    void LowerCongruence(ReadOnlySpan<double> lower, ReadOnlySpan<double> s, int n, Span<double> result);
-
-    /// <summary>
-    /// gram += xᵀ·x for x of <paramref name="rows"/>×<paramref name="cols"/> (row-major), updating only the lower
-    /// triangle of the cols×cols <paramref name="gram"/> (the caller mirrors it when done).
-    /// </summary>
-    void AccumulateGramLower(ReadOnlySpan<double> x, int rows, int cols, Span<double> gram);
 
     // ---- element-wise (shapes must match exactly; in-place allowed when destination is an input) ----
 

@@ -1,3 +1,4 @@
+using DyDiT.Eval.Engine.LinearAlgebra;
 using DyDiT.Eval.Engine.Tensors;
 
 namespace DyDiT.Eval.Evaluation.Metrics;
@@ -52,16 +53,16 @@ public static class FrechetDistance
     {
         var factor = (double[])s1.Clone();
         var m = new double[(long)d * d];
-        if (backend.CholeskyLower(factor, d))
+        if (HostLinearAlgebra.CholeskyLower(factor, d))
         {
-            backend.LowerCongruence(factor, s2, d, m);
+            HostLinearAlgebra.LowerCongruence(factor, s2, d, m);
         }
         else
         {
             // Singular Σ₁ (fewer samples than dimensions): B = V·Λ₊^½, then Bᵀ Σ₂ B has the eigenvalues of Σ₁Σ₂.
             var values = new double[d];
             var vectors = new double[(long)d * d];   // row i = eigenvector i
-            backend.SymmetricEigen(s1, d, values, vectors);
+            HostLinearAlgebra.SymmetricEigen(s1, d, values, vectors);
             for (int i = 0; i < d; i++)
             {
                 double scale = Math.Sqrt(Math.Max(values[i], 0));
@@ -70,14 +71,14 @@ public static class FrechetDistance
             }
             // vectors now holds Bᵀ (d×d, row i = √λᵢ vᵢ); m = Bᵀ Σ₂ B.
             var t = new double[(long)d * d];
-            backend.GemmF64(vectors, false, s2, false, t, d, d, d);   // Bᵀ Σ₂
-            backend.GemmF64(t, false, vectors, true, m, d, d, d);     // (Bᵀ Σ₂) B
+            HostLinearAlgebra.GemmF64(vectors, false, s2, false, t, d, d, d);   // Bᵀ Σ₂
+            HostLinearAlgebra.GemmF64(t, false, vectors, true, m, d, d, d);     // (Bᵀ Σ₂) B
             for (int i = 0; i < d; i++)                                // symmetrise away rounding
                 for (int j = 0; j < i; j++)
                     m[i * d + j] = m[j * d + i] = 0.5 * (m[i * d + j] + m[j * d + i]);
         }
         var eigenvalues = new double[d];
-        backend.SymmetricEigenvalues(m, d, eigenvalues);
+        HostLinearAlgebra.SymmetricEigenvalues(m, d, eigenvalues);
         double trace = 0;
         foreach (var v in eigenvalues) trace += Math.Sqrt(Math.Max(v, 0)); // ADM keeps the real part of √ of a tiny negative
         return trace;

@@ -1,3 +1,4 @@
+using DyDiT.Eval.Engine.LinearAlgebra;
 using System.Runtime.Intrinsics;
 using DyDiT.Eval.Engine.Tensors;
 
@@ -302,7 +303,7 @@ internal sealed class ManifoldRun : IDisposable
                 DistanceArithmetic.RoundFeatures(p, b.Data.Span.Slice(ct.Start * dim, ct.Count * dim), bHost.AsSpan(0, ct.Count * dim), half);
                 for (int i = 0; i < ct.Count * dim; i++) bWide[i] = bHost[i];
                 // dots (rt.Count, ct.Count) = A (rt.Count, dim) · B (ct.Count, dim)ᵀ in float64: exact products of P values
-                _backend.GemmF64(aWide.AsSpan(0, rt.Count * dim), false, bWide.AsSpan(0, ct.Count * dim), true,
+                HostLinearAlgebra.GemmF64(aWide.AsSpan(0, rt.Count * dim), false, bWide.AsSpan(0, ct.Count * dim), true,
                     dots.AsSpan(0, rt.Count * ct.Count), rt.Count, ct.Count, dim);
                 var tile = new TileView(p, dim, rt.Start, rt.Count, ct.Start, ct.Count, aHost, bHost, normsA, normsB, this);
                 int overflowed = 0;

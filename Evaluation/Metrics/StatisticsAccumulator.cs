@@ -1,3 +1,4 @@
+using DyDiT.Eval.Engine.LinearAlgebra;
 using System.Numerics.Tensors;
 using DyDiT.Eval.Engine.Tensors;
 
@@ -55,7 +56,7 @@ public sealed class StatisticsAccumulator
                 for (int j = 0; j < Dim; j++) dst[j] = src[j] - _shift[j];
                 TensorPrimitives.Add(_sumCentred, dst, _sumCentred);
             }
-            _backend.AccumulateGramLower(batch, m, Dim, _gram);
+            HostLinearAlgebra.AccumulateGramLower(batch, m, Dim, _gram);
         }
         Count += n;
     }

@@ -1,3 +1,4 @@
+using DyDiT.Eval.Engine.LinearAlgebra;
 using DyDiT.Eval.Engine.Backends.Cpu;
 using DyDiT.Eval.Engine.Tensors;
 using DyDiT.Eval.Tests.Common;
@@ -45,6 +46,12 @@ public sealed class CpuBackendTests : IDisposable
     [InlineData(129, 65, 257, true, true)]
     public void GemmMatchesReference(int m, int n, int k, bool ta, bool tb)
     {
+        foreach (var device in new[] { "cpu", "ilgpu-cpu" }) GemmOn(device, m, n, k, ta, tb);
+    }
+
+    private void GemmOn(string device, int m, int n, int k, bool ta, bool tb)
+    {
+        using var _cpu = TestBackends.Create(device);
         var a = Random(m * k, 1);
         var b = Random(k * n, 2);
         var c0 = Random(m * n, 3);
@@ -103,7 +110,7 @@ public sealed class CpuBackendTests : IDisposable
                 x[i * n + j] = x[j * n + i] = rng.NextDouble() - 0.5;
         var w = new double[n];
         var v = new double[n * n];
-        _cpu.SymmetricEigen(x, n, w, v);
+        HostLinearAlgebra.SymmetricEigen(x, n, w, v);
         for (int i = 1; i < n; i++) Assert.True(w[i - 1] <= w[i], "eigenvalues ascending");
         // A · v_i = λ_i · v_i with v_i = row i, and the rows are orthonormal
         for (int e = 0; e < n; e++)
@@ -126,7 +133,7 @@ public sealed class CpuBackendTests : IDisposable
         // [[2,1],[1,2]] has eigenvalues 1 and 3 with eigenvectors (1,-1)/√2 and (1,1)/√2
         var w = new double[2];
         var v = new double[4];
-        _cpu.SymmetricEigen([2, 1, 1, 2], 2, w, v);
+        HostLinearAlgebra.SymmetricEigen([2, 1, 1, 2], 2, w, v);
         Assert.Equal(1.0, w[0], 14);
         Assert.Equal(3.0, w[1], 14);
         Assert.Equal(1 / Math.Sqrt(2), Math.Abs(v[2]), 14);
@@ -247,7 +254,7 @@ public sealed class CpuFloat64Tests : IDisposable
         const int n = 23;
         var a = SpdMatrix(n, 1);
         var l = (double[])a.Clone();
-        Assert.True(_cpu.CholeskyLower(l, n));
+        Assert.True(HostLinearAlgebra.CholeskyLower(l, n));
         for (int i = 0; i < n; i++)
             for (int j = 0; j < n; j++)
             {
@@ -257,7 +264,7 @@ public sealed class CpuFloat64Tests : IDisposable
                 Assert.True(Math.Abs(s - a[i * n + j]) < 1e-12, $"({i},{j})");
             }
         var indefinite = new double[] { 1, 2, 2, 1 };
-        Assert.False(_cpu.CholeskyLower(indefinite, 2));
+        Assert.False(HostLinearAlgebra.CholeskyLower(indefinite, 2));
     }
 
     [Fact]
@@ -265,10 +272,10 @@ public sealed class CpuFloat64Tests : IDisposable
     {
         const int n = 17;
         var l = SpdMatrix(n, 2);
-        Assert.True(_cpu.CholeskyLower(l, n));
+        Assert.True(HostLinearAlgebra.CholeskyLower(l, n));
         var s = SpdMatrix(n, 3);
         var r = new double[n * n];
-        _cpu.LowerCongruence(l, s, n, r);
+        HostLinearAlgebra.LowerCongruence(l, s, n, r);
         for (int i = 0; i < n; i++)
             for (int j = 0; j < n; j++)
             {
@@ -280,9 +287,9 @@ public sealed class CpuFloat64Tests : IDisposable
             }
         var values = new double[n];
         var vectors = new double[n * n];
-        _cpu.SymmetricEigen(r, n, values, vectors);
+        HostLinearAlgebra.SymmetricEigen(r, n, values, vectors);
         var only = new double[n];
-        _cpu.SymmetricEigenvalues(r, n, only);
+        HostLinearAlgebra.SymmetricEigenvalues(r, n, only);
         for (int i = 0; i < n; i++) Assert.True(Math.Abs(values[i] - only[i]) < 1e-11);
     }
 
@@ -294,8 +301,8 @@ public sealed class CpuFloat64Tests : IDisposable
         var x = new double[rows * cols];
         for (int i = 0; i < x.Length; i++) x[i] = rng.NextDouble();
         var gram = new double[cols * cols];
-        _cpu.AccumulateGramLower(x.AsSpan(0, 20 * cols), 20, cols, gram);
-        _cpu.AccumulateGramLower(x.AsSpan(20 * cols), rows - 20, cols, gram);
+        HostLinearAlgebra.AccumulateGramLower(x.AsSpan(0, 20 * cols), 20, cols, gram);
+        HostLinearAlgebra.AccumulateGramLower(x.AsSpan(20 * cols), rows - 20, cols, gram);
         for (int i = 0; i < cols; i++)
             for (int j = 0; j <= i; j++)
             {

@@ -1,10 +1,17 @@
-namespace DyDiT.Eval.Engine.Backends.Cpu;
+using DyDiT.Eval.Engine.Backends.Cpu;
 
-// Float64 linear algebra on host arrays, for statistics: LAPACK/BLAS are column-major, our matrices row-major,
-// so a row-major lower triangle is LAPACK's upper triangle and a row-major product is the transposed one.
-public sealed unsafe partial class CpuBackend
+namespace DyDiT.Eval.Engine.LinearAlgebra;
+
+/// <summary>
+/// Float64 linear algebra on host arrays for the evaluator's statistics (covariance, Fréchet distance, exact distances),
+/// through OpenBLAS/LAPACK whatever device computes the tensors. LAPACK/BLAS are column-major, our matrices row-major,
+/// so a row-major lower triangle is LAPACK's upper triangle and a row-major product is the transposed one.
+/// </summary>
+public static unsafe partial class HostLinearAlgebra
 {
-    public void GemmF64(ReadOnlySpan<double> a, bool transposeA, ReadOnlySpan<double> b, bool transposeB, Span<double> c, int m, int n, int k)
+    static HostLinearAlgebra() => OpenBlas.EnsureLoaded();
+
+    public static void GemmF64(ReadOnlySpan<double> a, bool transposeA, ReadOnlySpan<double> b, bool transposeB, Span<double> c, int m, int n, int k)
     {
         if (a.Length != (long)m * k || b.Length != (long)k * n || c.Length != (long)m * n)
             throw new ArgumentException($"GemmF64: op(A) must be {m}x{k}, op(B) {k}x{n}, C {m}x{n}");
@@ -16,7 +23,7 @@ public sealed unsafe partial class CpuBackend
                 m, n, k, 1.0, pa, Math.Max(1, transposeA ? m : k), pb, Math.Max(1, transposeB ? k : n), 0.0, pc, Math.Max(1, n));
     }
 
-    public void SymmetricEigenvalues(ReadOnlySpan<double> matrix, int n, Span<double> eigenvalues)
+    public static void SymmetricEigenvalues(ReadOnlySpan<double> matrix, int n, Span<double> eigenvalues)
     {
         if (n < 0 || matrix.Length != (long)n * n || eigenvalues.Length != n)
             throw new ArgumentException($"SymmetricEigenvalues: n={n} needs a {n}x{n} matrix and {n} eigenvalues");
@@ -41,7 +48,7 @@ public sealed unsafe partial class CpuBackend
         if (info != 0) throw new InvalidOperationException($"dsyevd failed (info={info})");
     }
 
-    public bool CholeskyLower(Span<double> matrix, int n)
+    public static bool CholeskyLower(Span<double> matrix, int n)
     {
         if (n < 0 || matrix.Length != (long)n * n) throw new ArgumentException($"CholeskyLower: n={n} needs a {n}x{n} matrix");
         if (n == 0) return true;
@@ -54,7 +61,7 @@ public sealed unsafe partial class CpuBackend
         return true;
     }
 
-    public void LowerCongruence(ReadOnlySpan<double> lower, ReadOnlySpan<double> s, int n, Span<double> result)
+    public static void LowerCongruence(ReadOnlySpan<double> lower, ReadOnlySpan<double> s, int n, Span<double> result)
     {
         long nn = (long)n * n;
         if (n < 0 || lower.Length != nn || s.Length != nn || result.Length != nn)
@@ -70,7 +77,7 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
-    public void AccumulateGramLower(ReadOnlySpan<double> x, int rows, int cols, Span<double> gram)
+    public static void AccumulateGramLower(ReadOnlySpan<double> x, int rows, int cols, Span<double> gram)
     {
         if (rows < 0 || cols < 0 || x.Length != (long)rows * cols || gram.Length != (long)cols * cols)
             throw new ArgumentException($"AccumulateGramLower: x must be {rows}x{cols} and gram {cols}x{cols}");

@@ -1,8 +1,10 @@
-namespace DyDiT.Eval.Engine.Backends.Cpu;
+using DyDiT.Eval.Engine.Backends.Cpu;
 
-public sealed unsafe partial class CpuBackend
+namespace DyDiT.Eval.Engine.LinearAlgebra;
+
+public static unsafe partial class HostLinearAlgebra
 {
-    public void SymmetricEigen(ReadOnlySpan<double> matrix, int n, Span<double> eigenvalues, Span<double> eigenvectors)
+    public static void SymmetricEigen(ReadOnlySpan<double> matrix, int n, Span<double> eigenvalues, Span<double> eigenvectors)
     {
         long nn = (long)n * n;
         if (n < 0 || matrix.Length != nn || eigenvectors.Length != nn || eigenvalues.Length != n)
