@@ -20,6 +20,7 @@ public sealed partial class CudaBackend : IBackend
     private readonly IDeviceGemm _gemm;
     private readonly object _scratchLock = new();
     private MemoryBuffer1D<int, Stride1D.Dense>? _intScratch;
+    private readonly DeviceMemoryPool _pool;
 
     private CudaBackend(Context context, Accelerator accelerator, string name, Precision precision, int threads, Func<CudaBackend, IDeviceGemm> gemm)
     {
@@ -28,6 +29,8 @@ public sealed partial class CudaBackend : IBackend
         Name = name;
         Precision = precision;
         Threads = threads;
+        // freed buffers are kept for reuse up to a quarter of the device's memory (1 GiB on the CPU accelerator)
+        _pool = new DeviceMemoryPool(accelerator, accelerator.AcceleratorType == AcceleratorType.Cuda ? accelerator.MemorySize / 4 : 1L << 30);
         _gemm = gemm(this);
     }
 
@@ -92,7 +95,7 @@ public sealed partial class CudaBackend : IBackend
     public Tensor Empty(params int[] shape)
     {
         var length = ShapeMath.ElementCount(shape);
-        return new Tensor(this, new DeviceStorage(Accelerator, length), (int[])shape.Clone());
+        return new Tensor(this, new DeviceStorage(_pool, length), (int[])shape.Clone());
     }
 
     public Tensor FromHost(ReadOnlySpan<float> values, params int[] shape)
@@ -131,6 +134,7 @@ public sealed partial class CudaBackend : IBackend
         Accelerator.Synchronize();
         _gemm.Dispose();
         _intScratch?.Dispose();
+        _pool.Dispose();
         Accelerator.Dispose();
         _context.Dispose();
     }
@@ -188,15 +192,86 @@ public sealed partial class CudaBackend : IBackend
         : throw new ArgumentException($"{length} elements exceed one kernel launch (2^31 − 1); use smaller batches");
 }
 
-/// <summary>Device memory behind a tensor.</summary>
+/// <summary>Device memory behind a tensor; returned to the backend's pool when the last view is disposed.</summary>
 internal sealed class DeviceStorage : TensorStorage
 {
-    public DeviceStorage(Accelerator accelerator, long length) : base(length)
+    private readonly DeviceMemoryPool _pool;
+
+    public DeviceStorage(DeviceMemoryPool pool, long length) : base(length)
     {
-        Buffer = accelerator.Allocate1D<float>(Math.Max(1, length));
+        _pool = pool;
+        Buffer = pool.Rent(length);
     }
 
     public MemoryBuffer1D<float, Stride1D.Dense> Buffer { get; }
 
-    protected override void Free() => Buffer.Dispose();
+    protected override void Free() => _pool.Return(Buffer);
+}
+
+/// <summary>
+/// Freed device buffers kept for reuse, keyed by their exact length: a network allocates the same activation shapes step
+/// after step, and a device allocation (and above all a free, which waits for the device) costs far more than a kernel.
+/// Reuse is safe without waiting because every kernel runs in order on the backend's one stream: a buffer handed out again
+/// is only written by kernels queued after those that last read it.
+/// </summary>
+internal sealed class DeviceMemoryPool(Accelerator accelerator, long maxCachedBytes) : IDisposable
+{
+    private readonly Dictionary<long, Stack<MemoryBuffer1D<float, Stride1D.Dense>>> _free = [];
+    private readonly Lock _lock = new();
+    private long _cachedBytes;
+    private bool _disposed;
+
+    public MemoryBuffer1D<float, Stride1D.Dense> Rent(long length)
+    {
+        length = Math.Max(1, length);
+        lock (_lock)
+        {
+            if (_free.TryGetValue(length, out var stack) && stack.TryPop(out var buffer))
+            {
+                _cachedBytes -= length * sizeof(float);
+                return buffer;
+            }
+        }
+        try
+        {
+            return accelerator.Allocate1D<float>(length);
+        }
+        catch (Exception) when (_cachedBytes > 0)
+        {
+            Trim(); // out of device memory: give the cached buffers back and try once more
+            return accelerator.Allocate1D<float>(length);
+        }
+    }
+
+    public void Return(MemoryBuffer1D<float, Stride1D.Dense> buffer)
+    {
+        lock (_lock)
+        {
+            if (!_disposed && _cachedBytes + buffer.Length * sizeof(float) <= maxCachedBytes)
+            {
+                if (!_free.TryGetValue(buffer.Length, out var stack)) _free[buffer.Length] = stack = new();
+                stack.Push(buffer);
+                _cachedBytes += buffer.Length * sizeof(float);
+                return;
+            }
+        }
+        buffer.Dispose();
+    }
+
+    private void Trim()
+    {
+        lock (_lock)
+        {
+            foreach (var stack in _free.Values)
+                while (stack.TryPop(out var b)) b.Dispose();
+            _free.Clear();
+            _cachedBytes = 0;
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_lock) _disposed = true;
+        Trim();
+    }
 }
