@@ -49,6 +49,7 @@ public sealed partial class CudaBackend
         CheckRowList(destination, rows, width, "LinearRowBlocks");
         if (rows == 0 || width == 0) return;
         ArrayView<float> vx = View(x), vw = View(weight), vy = View(destination);
+        var deviceBlocks = UploadInts(blocks); // before the GEMMs: the upload waits for the work queued so far
         for (int j = 0; j < blocks.Length;)
         {
             int run = RunLength(blocks, j);
@@ -60,7 +61,7 @@ public sealed partial class CudaBackend
             j += run;
         }
         _addBlockBias ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int>(DyDitKernels.AddBlockBias);
-        _addBlockBias(Extent(destination.Length), vy, View(bias), UploadInts(blocks), width, blockSize);
+        _addBlockBias(Extent(destination.Length), vy, View(bias), deviceBlocks, width, blockSize);
     }
 
     // y (R, O) = Σ_j x[:, j·bs, +bs) · W[:, blocks[j]·bs, +bs)ᵀ + b; x holds the active blocks side by side
