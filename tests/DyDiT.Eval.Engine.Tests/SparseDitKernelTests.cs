@@ -58,15 +58,15 @@ public sealed class SparseDitKernelTests(BackendPool pool) : IClassFixture<Backe
     public void CrossAttentionMatchesReference(string device, int b, int n, int m, int c, int heads, int threads)
     {
         // the pool's backends use 2 threads; other thread counts get a backend of their own
-        using var own = threads == 2 || device.StartsWith("cuda") ? null : Backends.Backends.Create(device, threads);
-        var cpu = own ?? _pool[device];
+        using var own = threads == 2 || device.StartsWith("cuda", StringComparison.Ordinal) ? null : Backends.Backends.Create(device, threads);
+        var backend = own ?? _pool[device];
         var q = Random(b * n * c, 1, amplitude: 2);
         var kv = Random(b * m * 2 * c, 2, amplitude: 2);
         var expected = ReferenceAttention(q, c, 0, kv, 2 * c, 0, c, null, 0, b, n, m, c, heads);
-        using var tq = cpu.FromHost(q, b, n, c);
-        using var tkv = cpu.FromHost(kv, b, m, 2 * c);
-        using var ty = cpu.Empty(b, n, c);
-        cpu.ScaledDotProductAttention(tq, 0, tkv, 0, c, heads, null, ty);
+        using var tq = backend.FromHost(q, b, n, c);
+        using var tkv = backend.FromHost(kv, b, m, 2 * c);
+        using var ty = backend.Empty(b, n, c);
+        backend.ScaledDotProductAttention(tq, 0, tkv, 0, c, heads, null, ty);
         Close.PerElement(expected, ty.ToArray(), 2e-6);
     }
 

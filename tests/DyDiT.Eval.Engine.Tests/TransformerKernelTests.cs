@@ -164,13 +164,13 @@ public sealed class TransformerKernelTests(BackendPool pool) : IClassFixture<Bac
     public void MultiHeadAttentionMatchesReference(string device, int b, int t, int c, int heads, int threads)
     {
         // the pool's backends use 2 threads; other thread counts get a backend of their own
-        using var own = threads == 2 || device.StartsWith("cuda") ? null : Backends.Backends.Create(device, threads);
-        var cpu = own ?? _pool[device];
+        using var own = threads == 2 || device.StartsWith("cuda", StringComparison.Ordinal) ? null : Backends.Backends.Create(device, threads);
+        var backend = own ?? _pool[device];
         var qkv = Random(b * t * 3 * c, 8, amplitude: 2);
         var expected = ReferenceAttention(qkv, b, t, c, heads);
-        using var tqkv = cpu.FromHost(qkv, b, t, 3 * c);
-        using var ty = cpu.Empty(b, t, c);
-        cpu.MultiHeadAttention(tqkv, heads, ty);
+        using var tqkv = backend.FromHost(qkv, b, t, 3 * c);
+        using var ty = backend.Empty(b, t, c);
+        backend.MultiHeadAttention(tqkv, heads, ty);
         Close.PerElement(expected, ty.ToArray(), 2e-6);
     }
 
