@@ -7,11 +7,9 @@ using Xunit;
 namespace DyDiT.Eval.Engine.Tests;
 
 /// <summary>CPU kernels against plain float64 loops written from the formulas.</summary>
-public sealed class CpuBackendTests : IDisposable
+public sealed class CpuBackendTests(BackendPool pool) : IClassFixture<BackendPool>
 {
-    private readonly CpuBackend _cpu = new(threads: 2);
-
-    public void Dispose() => _cpu.Dispose();
+    private readonly BackendPool _pool = pool;
 
     private static float[] Random(int n, int seed)
     {
@@ -36,53 +34,52 @@ public sealed class CpuBackendTests : IDisposable
         return c;
     }
 
-    [Theory]
-    [InlineData(1, 1, 1, false, false)]
-    [InlineData(7, 5, 3, false, false)]
-    [InlineData(7, 5, 3, true, false)]
-    [InlineData(7, 5, 3, false, true)]
-    [InlineData(7, 5, 3, true, true)]
-    [InlineData(64, 96, 33, false, true)]
-    [InlineData(129, 65, 257, true, true)]
-    public void GemmMatchesReference(int m, int n, int k, bool ta, bool tb)
-    {
-        foreach (var device in new[] { "cpu", "ilgpu-cpu" }) GemmOn(device, m, n, k, ta, tb);
-    }
+    public static IEnumerable<object[]> GemmMatchesReferenceCases => DeviceCases.Cross(
+        [1, 1, 1, false, false],
+        [7, 5, 3, false, false],
+        [7, 5, 3, true, false],
+        [7, 5, 3, false, true],
+        [7, 5, 3, true, true],
+        [64, 96, 33, false, true],
+        [129, 65, 257, true, true]);
 
-    private void GemmOn(string device, int m, int n, int k, bool ta, bool tb)
+    [Theory, MemberData(nameof(GemmMatchesReferenceCases))]
+    public void GemmMatchesReference(string device, int m, int n, int k, bool ta, bool tb)
     {
-        using var _cpu = TestBackends.Create(device);
+        var backend = _pool[device];
         var a = Random(m * k, 1);
         var b = Random(k * n, 2);
         var c0 = Random(m * n, 3);
-        using var ta_ = _cpu.FromHost(a, ta ? [k, m] : [m, k]);
-        using var tb_ = _cpu.FromHost(b, tb ? [n, k] : [k, n]);
-        using var tc = _cpu.FromHost(c0, m, n);
-        _cpu.Gemm(ta_, ta, tb_, tb, tc, alpha: 0.75f, beta: -0.5f);
+        using var ta_ = backend.FromHost(a, ta ? [k, m] : [m, k]);
+        using var tb_ = backend.FromHost(b, tb ? [n, k] : [k, n]);
+        using var tc = backend.FromHost(c0, m, n);
+        backend.Gemm(ta_, ta, tb_, tb, tc, alpha: 0.75f, beta: -0.5f);
         Close.PerElement(ReferenceGemm(m, n, k, a, ta, b, tb, c0, 0.75f, -0.5f), tc.ToArray(), 1e-5 * Math.Sqrt(k));
     }
 
-    [Fact]
-    public void GemmRejectsMismatchedShapes()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void GemmRejectsMismatchedShapes(string device)
     {
-        using var a = _cpu.Zeros(3, 4);
-        using var b = _cpu.Zeros(5, 6);
-        using var c = _cpu.Zeros(3, 6);
-        var e = Assert.Throws<ArgumentException>(() => _cpu.Gemm(a, false, b, false, c));
+        var backend = _pool[device];
+        using var a = backend.Zeros(3, 4);
+        using var b = backend.Zeros(5, 6);
+        using var c = backend.Zeros(3, 6);
+        var e = Assert.Throws<ArgumentException>(() => backend.Gemm(a, false, b, false, c));
         Assert.Contains("3x4", e.Message);
     }
 
-    [Fact]
-    public void BatchedGemmWithSharedRightOperand()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void BatchedGemmWithSharedRightOperand(string device)
     {
+        var backend = _pool[device];
         // A: (batch, M, K), B: one (N, K) matrix used for every batch (stride 0), C: (batch, M, N)
         const int batch = 5, m = 6, n = 4, k = 9;
         var a = Random(batch * m * k, 4);
         var b = Random(n * k, 5);
-        using var ta = _cpu.FromHost(a, batch, m, k);
-        using var tb = _cpu.FromHost(b, n, k);
-        using var tc = _cpu.Zeros(batch, m, n);
-        _cpu.BatchedGemm(batch, m, n, k, ta, m * k, false, tb, 0, true, tc, m * n);
+        using var ta = backend.FromHost(a, batch, m, k);
+        using var tb = backend.FromHost(b, n, k);
+        using var tc = backend.Zeros(batch, m, n);
+        backend.BatchedGemm(batch, m, n, k, ta, m * k, false, tb, 0, true, tc, m * n);
         var got = tc.ToArray();
         for (int i = 0; i < batch; i++)
         {
@@ -91,12 +88,13 @@ public sealed class CpuBackendTests : IDisposable
         }
     }
 
-    [Fact]
-    public void BatchedGemmChecksExtent()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void BatchedGemmChecksExtent(string device)
     {
-        using var a = _cpu.Zeros(2, 3, 3);
-        using var c = _cpu.Zeros(3, 3, 3);
-        Assert.Throws<ArgumentException>(() => _cpu.BatchedGemm(3, 3, 3, 3, a, 9, false, a, 9, false, c, 9));
+        var backend = _pool[device];
+        using var a = backend.Zeros(2, 3, 3);
+        using var c = backend.Zeros(3, 3, 3);
+        Assert.Throws<ArgumentException>(() => backend.BatchedGemm(3, 3, 3, 3, a, 9, false, a, 9, false, c, 9));
     }
 
     [Fact]
@@ -141,17 +139,20 @@ public sealed class CpuBackendTests : IDisposable
         Assert.Equal(-v[0], v[1], 14);
     }
 
-    [Theory]
-    [InlineData(17)]
-    [InlineData(300_001)] // large enough to be split over threads
-    public void ElementwiseKernelsMatchFormulas(int length)
+    public static IEnumerable<object[]> ElementwiseKernelsMatchFormulasCases => DeviceCases.Cross(
+        [17],
+        [300_001]); // large enough to be split over threads
+
+    [Theory, MemberData(nameof(ElementwiseKernelsMatchFormulasCases))]
+    public void ElementwiseKernelsMatchFormulas(string device, int length)
     {
+        var backend = _pool[device];
         var x = Random(length, 11);
         var y = Random(length, 12);
         for (int i = 0; i < length; i++) x[i] *= 6; // reach tanh/sigmoid saturation
-        using var tx = _cpu.FromHost(x, length);
-        using var ty = _cpu.FromHost(y, length);
-        using var d = _cpu.Zeros(length);
+        using var tx = backend.FromHost(x, length);
+        using var ty = backend.FromHost(y, length);
+        using var d = backend.Zeros(length);
 
         void Check(Func<double, double, double> f, double tol)
         {
@@ -163,43 +164,47 @@ public sealed class CpuBackendTests : IDisposable
             }
         }
 
-        _cpu.Add(tx, ty, d); Check((a, b) => a + b, 1e-7);
-        _cpu.Multiply(tx, ty, d); Check((a, b) => a * b, 1e-7);
-        _cpu.ScaleShift(tx, 1.5f, -0.25f, d); Check((a, _) => a * 1.5 - 0.25, 1e-6);
-        _cpu.Silu(tx, d); Check((a, _) => a / (1 + Math.Exp(-a)), 1e-6);
-        _cpu.GeluTanh(tx, d); Check((a, _) => 0.5 * a * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (a + 0.044715 * a * a * a))), 1e-6);
+        backend.Add(tx, ty, d); Check((a, b) => a + b, 1e-7);
+        backend.Multiply(tx, ty, d); Check((a, b) => a * b, 1e-7);
+        backend.ScaleShift(tx, 1.5f, -0.25f, d); Check((a, _) => a * 1.5 - 0.25, 1e-6);
+        backend.Silu(tx, d); Check((a, _) => a / (1 + Math.Exp(-a)), 1e-6);
+        backend.GeluTanh(tx, d); Check((a, _) => 0.5 * a * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (a + 0.044715 * a * a * a))), 1e-6);
     }
 
-    [Theory]
-    [InlineData(17)]
-    [InlineData(300_001)]
-    public void ElementwiseKernelsWorkInPlace(int length)
+    public static IEnumerable<object[]> ElementwiseKernelsWorkInPlaceCases => DeviceCases.Cross(
+        [17],
+        [300_001]);
+
+    [Theory, MemberData(nameof(ElementwiseKernelsWorkInPlaceCases))]
+    public void ElementwiseKernelsWorkInPlace(string device, int length)
     {
+        var backend = _pool[device];
         var x = Random(length, 14);
         for (int i = 0; i < length; i++) x[i] *= 6;
         void Check(Action<Engine.Tensors.Tensor> op, Func<double, double> f)
         {
-            using var t = _cpu.FromHost(x, length);
+            using var t = backend.FromHost(x, length);
             op(t);
             var got = t.ToArray();
             for (int i = 0; i < length; i += 1 + length / 5000)
                 Assert.True(Math.Abs(f(x[i]) - got[i]) <= 1e-6 * Math.Max(1, Math.Abs(f(x[i]))), $"index {i}: x={x[i]} expected {f(x[i])} got {got[i]}");
         }
-        Check(t => _cpu.Silu(t, t), a => a / (1 + Math.Exp(-a)));
-        Check(t => _cpu.GeluTanh(t, t), a => 0.5 * a * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (a + 0.044715 * a * a * a))));
-        Check(t => _cpu.ScaleShift(t, 1.5f, -0.25f, t), a => a * 1.5 - 0.25);
-        Check(t => _cpu.Add(t, t, t), a => 2 * a);
-        Check(t => _cpu.Multiply(t, t, t), a => a * a);
+        Check(t => backend.Silu(t, t), a => a / (1 + Math.Exp(-a)));
+        Check(t => backend.GeluTanh(t, t), a => 0.5 * a * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (a + 0.044715 * a * a * a))));
+        Check(t => backend.ScaleShift(t, 1.5f, -0.25f, t), a => a * 1.5 - 0.25);
+        Check(t => backend.Add(t, t, t), a => 2 * a);
+        Check(t => backend.Multiply(t, t, t), a => a * a);
     }
 
-    [Fact]
-    public void SoftmaxOverLastDimension()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void SoftmaxOverLastDimension(string device)
     {
+        var backend = _pool[device];
         var x = Random(3 * 1008, 13);
         for (int i = 0; i < x.Length; i++) x[i] *= 20;
-        using var tx = _cpu.FromHost(x, 3, 1008);
-        using var d = _cpu.Zeros(3, 1008);
-        _cpu.SoftmaxLastDim(tx, d);
+        using var tx = backend.FromHost(x, 3, 1008);
+        using var d = backend.Zeros(3, 1008);
+        backend.SoftmaxLastDim(tx, d);
         var got = d.ToArray();
         for (int r = 0; r < 3; r++)
         {
@@ -214,10 +219,11 @@ public sealed class CpuBackendTests : IDisposable
         }
     }
 
-    [Fact]
-    public void ReshapeSharesStorageAndChecksCount()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void ReshapeSharesStorageAndChecksCount(string device)
     {
-        using var t = _cpu.FromHost([1, 2, 3, 4, 5, 6], 2, 3);
+        var backend = _pool[device];
+        using var t = backend.FromHost([1, 2, 3, 4, 5, 6], 2, 3);
         using var r = t.Reshape(3, -1);
         Assert.Equal([3, 2], r.Shape.ToArray());
         Assert.Equal([1f, 2, 3, 4, 5, 6], r.ToArray());

@@ -1,15 +1,12 @@
-using DyDiT.Eval.Engine.Backends.Cpu;
 using DyDiT.Eval.Tests.Common;
 using Xunit;
 
 namespace DyDiT.Eval.Engine.Tests;
 
 /// <summary>The DyDiT kernels (row gather/scatter, linear layers on blocks of outputs or inputs) against naive float64 loops.</summary>
-public sealed class DyDitKernelTests : IDisposable
+public sealed class DyDitKernelTests(BackendPool pool) : IClassFixture<BackendPool>
 {
-    private readonly CpuBackend _cpu = new(threads: 2);
-
-    public void Dispose() => _cpu.Dispose();
+    private readonly BackendPool _pool = pool;
 
     private static float[] Random(int n, int seed)
     {
@@ -19,17 +16,18 @@ public sealed class DyDitKernelTests : IDisposable
         return v;
     }
 
-    [Fact]
-    public void GatherAndScatterMoveWholeRows()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void GatherAndScatterMoveWholeRows(string device)
     {
+        var backend = _pool[device];
         var x = Random(5 * 3, 1);
-        using var tx = _cpu.FromHost(x, 5, 3);
-        using var picked = _cpu.Empty(3, 3);
-        _cpu.GatherRows(tx, [4, 0, 2], picked);
+        using var tx = backend.FromHost(x, 5, 3);
+        using var picked = backend.Empty(3, 3);
+        backend.GatherRows(tx, [4, 0, 2], picked);
         Assert.Equal([.. x[12..15], .. x[0..3], .. x[6..9]], picked.ToArray());
 
-        using var target = _cpu.Zeros(5, 3);
-        _cpu.ScatterRows(picked, [1, 3, 4], target);
+        using var target = backend.Zeros(5, 3);
+        backend.ScatterRows(picked, [1, 3, 4], target);
         var t = target.ToArray();
         Assert.Equal(new float[3], t[0..3]);
         Assert.Equal(x[12..15], t[3..6]);
@@ -37,17 +35,18 @@ public sealed class DyDitKernelTests : IDisposable
         Assert.Equal(x[0..3], t[9..12]);
         Assert.Equal(x[6..9], t[12..15]);
 
-        Assert.Throws<ArgumentOutOfRangeException>(() => _cpu.GatherRows(tx, [0, 5, 1], picked));
-        Assert.Throws<ArgumentException>(() => _cpu.GatherRows(tx, [0, 1], picked));
+        Assert.Throws<ArgumentOutOfRangeException>(() => backend.GatherRows(tx, [0, 5, 1], picked));
+        Assert.Throws<ArgumentException>(() => backend.GatherRows(tx, [0, 1], picked));
     }
 
     // blocks chosen to give several runs, a run at either end, a single block and all blocks
-    public static TheoryData<int[]> BlockSets() => new() { new[] { 0, 2, 3, 5 }, new[] { 0 }, new[] { 1, 2, 3, 4, 5 }, new[] { 0, 1, 2, 3, 4, 5 }, new[] { 5 } };
+    public static IEnumerable<object[]> BlockSets() => DeviceCases.Cross(
+        [new[] { 0, 2, 3, 5 }], [new[] { 0 }], [new[] { 1, 2, 3, 4, 5 }], [new[] { 0, 1, 2, 3, 4, 5 }], [new[] { 5 }]);
 
-    [Theory]
-    [MemberData(nameof(BlockSets))]
-    public void LinearRowBlocksComputesTheSelectedOutputs(int[] blocks)
+    [Theory, MemberData(nameof(BlockSets))]
+    public void LinearRowBlocksComputesTheSelectedOutputs(string device, int[] blocks)
     {
+        var backend = _pool[device];
         const int rows = 37, k = 24, bs = 5, o = 6 * bs;
         var x = Random(rows * k, 2);
         var w = Random(o * k, 3);
@@ -63,18 +62,18 @@ public sealed class DyDitKernelTests : IDisposable
                     for (int q = 0; q < k; q++) s += (double)x[r * k + q] * w[row * k + q];
                     expected[r * width + j * bs + i] = s;
                 }
-        using var tx = _cpu.FromHost(x, 1, rows, k);
-        using var tw = _cpu.FromHost(w, o, k);
-        using var tb = _cpu.FromHost(b, o);
-        using var ty = _cpu.Empty(1, rows, width);
-        _cpu.LinearRowBlocks(tx, tw, tb, blocks, bs, ty);
+        using var tx = backend.FromHost(x, 1, rows, k);
+        using var tw = backend.FromHost(w, o, k);
+        using var tb = backend.FromHost(b, o);
+        using var ty = backend.Empty(1, rows, width);
+        backend.LinearRowBlocks(tx, tw, tb, blocks, bs, ty);
         Close.PerElement(expected, ty.ToArray(), 1e-5);
     }
 
-    [Theory]
-    [MemberData(nameof(BlockSets))]
-    public void LinearColumnBlocksEqualsZeroFilledInput(int[] blocks)
+    [Theory, MemberData(nameof(BlockSets))]
+    public void LinearColumnBlocksEqualsZeroFilledInput(string device, int[] blocks)
     {
+        var backend = _pool[device];
         const int rows = 29, bs = 4, k = 6 * bs, o = 17;
         int width = blocks.Length * bs;
         var x = Random(rows * width, 5);
@@ -89,25 +88,26 @@ public sealed class DyDitKernelTests : IDisposable
                     for (int i = 0; i < bs; i++) s += (double)x[r * width + j * bs + i] * w[n * k + blocks[j] * bs + i];
                 expected[r * o + n] = s;
             }
-        using var tx = _cpu.FromHost(x, rows, width);
-        using var tw = _cpu.FromHost(w, o, k);
-        using var tb = _cpu.FromHost(b, o);
-        using var ty = _cpu.Empty(rows, o);
-        _cpu.LinearColumnBlocks(tx, tw, tb, blocks, bs, ty);
+        using var tx = backend.FromHost(x, rows, width);
+        using var tw = backend.FromHost(w, o, k);
+        using var tb = backend.FromHost(b, o);
+        using var ty = backend.Empty(rows, o);
+        backend.LinearColumnBlocks(tx, tw, tb, blocks, bs, ty);
         Close.PerElement(expected, ty.ToArray(), 1e-5);
     }
 
-    [Fact]
-    public void BlockListsAreChecked()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void BlockListsAreChecked(string device)
     {
-        using var x = _cpu.Zeros(2, 8);
-        using var w = _cpu.Zeros(12, 8);
-        using var b = _cpu.Zeros(12);
-        using var y = _cpu.Empty(2, 8);
-        Assert.Throws<ArgumentException>(() => _cpu.LinearRowBlocks(x, w, b, [1, 0], 4, y));       // not increasing
-        Assert.Throws<ArgumentOutOfRangeException>(() => _cpu.LinearRowBlocks(x, w, b, [0, 3], 4, y)); // only 3 blocks
-        Assert.Throws<ArgumentException>(() => _cpu.LinearRowBlocks(x, w, b, [0, 1], 5, y));       // 12 rows ≠ blocks of 5
-        using var y3 = _cpu.Empty(2, 12);
-        Assert.Throws<ArgumentException>(() => _cpu.LinearColumnBlocks(x, w, b, [0], 4, y3));       // x has 2 blocks' worth
+        var backend = _pool[device];
+        using var x = backend.Zeros(2, 8);
+        using var w = backend.Zeros(12, 8);
+        using var b = backend.Zeros(12);
+        using var y = backend.Empty(2, 8);
+        Assert.Throws<ArgumentException>(() => backend.LinearRowBlocks(x, w, b, [1, 0], 4, y));       // not increasing
+        Assert.Throws<ArgumentOutOfRangeException>(() => backend.LinearRowBlocks(x, w, b, [0, 3], 4, y)); // only 3 blocks
+        Assert.Throws<ArgumentException>(() => backend.LinearRowBlocks(x, w, b, [0, 1], 5, y));       // 12 rows ≠ blocks of 5
+        using var y3 = backend.Empty(2, 12);
+        Assert.Throws<ArgumentException>(() => backend.LinearColumnBlocks(x, w, b, [0], 4, y3));       // x has 2 blocks' worth
     }
 }

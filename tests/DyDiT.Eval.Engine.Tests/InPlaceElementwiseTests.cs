@@ -1,20 +1,21 @@
-using DyDiT.Eval.Engine.Backends.Cpu;
+using DyDiT.Eval.Tests.Common;
 using Xunit;
 
 namespace DyDiT.Eval.Engine.Tests;
 
 /// <summary>IBackend allows an element-wise destination to be one of its inputs: in place must equal out of place.</summary>
-public sealed class InPlaceElementwiseTests : IDisposable
+public sealed class InPlaceElementwiseTests(BackendPool pool) : IClassFixture<BackendPool>
 {
-    private readonly CpuBackend _cpu = new(threads: 2);
+    private readonly BackendPool _pool = pool;
 
-    public void Dispose() => _cpu.Dispose();
+    public static IEnumerable<object[]> InPlaceEqualsOutOfPlaceCases => DeviceCases.Cross(
+        [17],
+        [300_001]); // split over threads
 
-    [Theory]
-    [InlineData(17)]
-    [InlineData(300_001)] // split over threads
-    public void InPlaceEqualsOutOfPlace(int length)
+    [Theory, MemberData(nameof(InPlaceEqualsOutOfPlaceCases))]
+    public void InPlaceEqualsOutOfPlace(string device, int length)
     {
+        var backend = _pool[device];
         var rng = new Random(5);
         var x = new float[length];
         var y = new float[length];
@@ -22,19 +23,19 @@ public sealed class InPlaceElementwiseTests : IDisposable
 
         void Check(string name, Action<DyDiT.Eval.Engine.Tensors.Tensor, DyDiT.Eval.Engine.Tensors.Tensor, DyDiT.Eval.Engine.Tensors.Tensor> op)
         {
-            using var tx = _cpu.FromHost(x, length);
-            using var ty = _cpu.FromHost(y, length);
-            using var separate = _cpu.Zeros(length);
+            using var tx = backend.FromHost(x, length);
+            using var ty = backend.FromHost(y, length);
+            using var separate = backend.Zeros(length);
             op(tx, ty, separate);
             op(tx, ty, tx);
             Assert.True(separate.ToArray().AsSpan().SequenceEqual(tx.ToArray()), $"{name} in place differs");
         }
 
-        Check("Add", (a, b, d) => _cpu.Add(a, b, d));
-        Check("Multiply", (a, b, d) => _cpu.Multiply(a, b, d));
-        Check("ScaleShift", (a, _, d) => _cpu.ScaleShift(a, 1.5f, -0.25f, d));
-        Check("Silu", (a, _, d) => _cpu.Silu(a, d));
-        Check("GeluTanh", (a, _, d) => _cpu.GeluTanh(a, d));
-        Check("SoftmaxLastDim", (a, _, d) => _cpu.SoftmaxLastDim(a, d));
+        Check("Add", (a, b, d) => backend.Add(a, b, d));
+        Check("Multiply", (a, b, d) => backend.Multiply(a, b, d));
+        Check("ScaleShift", (a, _, d) => backend.ScaleShift(a, 1.5f, -0.25f, d));
+        Check("Silu", (a, _, d) => backend.Silu(a, d));
+        Check("GeluTanh", (a, _, d) => backend.GeluTanh(a, d));
+        Check("SoftmaxLastDim", (a, _, d) => backend.SoftmaxLastDim(a, d));
     }
 }

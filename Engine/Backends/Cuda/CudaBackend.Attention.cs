@@ -1,0 +1,121 @@
+using ILGPU;
+using ILGPU.Runtime;
+using DyDiT.Eval.Engine.Tensors;
+
+namespace DyDiT.Eval.Engine.Backends.Cuda;
+
+// Multi-head attention as two batched matrix products around a row softmax. For one head h, batched over the B samples,
+// with Q (N, hd), K, V (M, hd) read in place from their channel windows (row stride = the tensor's channels):
+//   S = Q·Kᵀ · 1/√hd              (B, N, M)  one strided-batched GEMM into a scratch tensor, alpha = 1/√hd
+//   S += bias_h; P = softmax(S)   one thread per score row
+//   Y = P·V                       (B, N, hd) one strided-batched GEMM, written into the head's channels of y (ld = C)
+public sealed partial class CudaBackend
+{
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ScoreRows>? _biasSoftmax;
+
+    // qkv: (B, T, 3·C), channel s·C + h·hd + e = part s ∈ {q, k, v}, head h, dim e   →   y: (B, T, C), channel h·hd + e
+    public void MultiHeadAttention(Tensor qkv, int heads, Tensor destination)
+    {
+        if (qkv.Rank != 3 || qkv.Dim(2) % 3 != 0) throw new ArgumentException($"MultiHeadAttention: qkv must be (B, T, 3·C), got {qkv}");
+        int b = qkv.Dim(0), t = qkv.Dim(1), c = qkv.Dim(2) / 3;
+        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"MultiHeadAttention: {c} channels do not split into {heads} heads");
+        if (destination.Rank != 3 || destination.Dim(0) != b || destination.Dim(1) != t || destination.Dim(2) != c)
+            throw new ArgumentException($"MultiHeadAttention: destination must be ({b}, {t}, {c}), got {destination}");
+        if (b == 0 || t == 0 || c == 0) return;
+        Attention(View(qkv), 3 * c, 0, View(qkv), 3 * c, c, 2 * c, null, 0, b, t, t, c, heads, View(destination));
+    }
+
+    // q: (B, N, Cq), channels [qOff, qOff + C); kv: (B, M, Ckv), keys at [kOff, kOff + C), values at [vOff, vOff + C);
+    // bias: (H or 1, N, M) or null; y: (B, N, C), channel h·hd + e.
+    public void ScaledDotProductAttention(Tensor q, int queryChannelOffset, Tensor kv, int keyChannelOffset, int valueChannelOffset,
+        int heads, Tensor? bias, Tensor destination)
+    {
+        const string op = "ScaledDotProductAttention";
+        if (q.Rank != 3 || kv.Rank != 3 || destination.Rank != 3)
+            throw new ArgumentException($"{op}: q, kv and destination must be (B, tokens, channels), got {q}, {kv}, {destination}");
+        int b = destination.Dim(0), n = destination.Dim(1), c = destination.Dim(2), m = kv.Dim(1);
+        int cq = q.Dim(2), ckv = kv.Dim(2);
+        if (q.Dim(0) != b || kv.Dim(0) != b || q.Dim(1) != n)
+            throw new ArgumentException($"{op}: q {q} and kv {kv} do not fit destination {destination}");
+        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"{op}: {c} channels do not split into {heads} heads");
+        if (queryChannelOffset < 0 || queryChannelOffset + c > cq)
+            throw new ArgumentException($"{op}: query channels [{queryChannelOffset}, {queryChannelOffset + c}) are outside {q}");
+        if (keyChannelOffset < 0 || keyChannelOffset + c > ckv || valueChannelOffset < 0 || valueChannelOffset + c > ckv)
+            throw new ArgumentException($"{op}: key [{keyChannelOffset}, +{c}) or value [{valueChannelOffset}, +{c}) channels are outside {kv}");
+        int biasHeads = 0;
+        if (bias != null)
+        {
+            if (bias.Rank != 3 || (bias.Dim(0) != 1 && bias.Dim(0) != heads) || bias.Dim(1) != n || bias.Dim(2) != m)
+                throw new ArgumentException($"{op}: bias must be (1 or {heads}, {n}, {m}), got {bias}");
+            biasHeads = bias.Dim(0);
+        }
+        if (b == 0 || n == 0 || c == 0) return;
+        if (m == 0) throw new ArgumentException($"{op}: attention over zero keys ({kv})");
+        Attention(View(q), cq, queryChannelOffset, View(kv), ckv, keyChannelOffset, valueChannelOffset,
+            bias == null ? null : View(bias), biasHeads, b, n, m, c, heads, View(destination));
+    }
+
+    /// <summary>The shared body of both attention ops (arguments already checked, nothing empty).</summary>
+    private void Attention(ArrayView<float> q, int cq, int qOff, ArrayView<float> kv, int ckv, int kOff, int vOff,
+        ArrayView<float>? bias, int biasHeads, int b, int n, int m, int c, int heads, ArrayView<float> y)
+    {
+        int hd = c / heads;
+        float scale = (float)Math.Pow(hd, -0.5); // timm: head_dim ** -0.5 as a float32 factor
+        long scoresPerSample = (long)n * m;
+        using var scores = Empty(b, n, m);
+        var s = View(scores);
+        _biasSoftmax ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ScoreRows>(AttentionKernels.BiasSoftmax);
+        for (int h = 0; h < heads; h++)
+        {
+            // S_b = scale · Q_b · K_bᵀ: K (M, hd) stored row-major is Kᵀ transposed
+            GemmEngine.Run(new GemmShape(b, n, m, hd, scale, 0f),
+                new GemmOperand(q, qOff + (long)h * hd, cq, (long)n * cq, false),
+                new GemmOperand(kv, kOff + (long)h * hd, ckv, (long)m * ckv, true),
+                new GemmOperand(s, 0, m, scoresPerSample, false));
+            long biasOffset = bias == null ? 0 : (biasHeads == 1 ? 0 : h) * scoresPerSample;
+            _biasSoftmax(Extent((long)b * n), s, bias ?? s, new ScoreRows(n, m, bias == null ? 0 : 1, biasOffset));
+            // Y_b[:, h·hd, +hd) = P_b · V_b
+            GemmEngine.Run(new GemmShape(b, n, hd, m, 1f, 0f),
+                new GemmOperand(s, 0, m, scoresPerSample, false),
+                new GemmOperand(kv, vOff + (long)h * hd, ckv, (long)m * ckv, false),
+                new GemmOperand(y, (long)h * hd, c, (long)n * c, false));
+        }
+    }
+}
+
+/// <summary>Score rows of one head: (B, N, M) scores, and where that head's (N, M) bias starts when there is one.</summary>
+internal readonly record struct ScoreRows(int N, int M, int HasBias, long BiasOffset);
+
+internal static class AttentionKernels
+{
+    // scores: (B, N, M) for one head, bias: (N, M) at BiasOffset (ignored without one); one thread per score row:
+    // s = s + bias, then s = exp(s − max) / Σ exp(s − max) in place, the sum compensated (Kahan) in key order
+    public static void BiasSoftmax(Index1D row, ArrayView<float> scores, ArrayView<float> bias, ScoreRows r)
+    {
+        long start = (long)row.X * r.M;
+        long biasStart = r.BiasOffset + (long)(row % r.N) * r.M;
+        float max = float.NegativeInfinity;
+        for (int j = 0; j < r.M; j++)
+        {
+            float v = scores[start + j];
+            if (r.HasBias != 0)
+            {
+                v = v + bias[biasStart + j];
+                scores[start + j] = v;
+            }
+            max = MathF.Max(max, v);
+        }
+        float sum = 0f, carry = 0f;
+        for (int j = 0; j < r.M; j++)
+        {
+            float e = MathF.Exp(scores[start + j] - max);
+            scores[start + j] = e;
+            float term = e - carry;
+            float next = sum + term;
+            carry = (next - sum) - term;
+            sum = next;
+        }
+        float inverse = 1f / sum;
+        for (int j = 0; j < r.M; j++) scores[start + j] = scores[start + j] * inverse;
+    }
+}

@@ -1,0 +1,170 @@
+using ILGPU;
+using ILGPU.Runtime;
+using DyDiT.Eval.Engine.Tensors;
+
+namespace DyDiT.Eval.Engine.Backends.Cuda;
+
+// Kernels for dynamic-width / dynamic-token networks (DyDiT): row gather/scatter and linear layers restricted to blocks
+// of their output rows or input columns. The block variants read the weight in place through GEMM offsets (leading
+// dimension = the full width); consecutive blocks are merged into one GEMM, so r runs of active blocks cost r GEMMs.
+// The bias is added afterwards by a kernel (GEMM first, bias after, as nn.Linear is computed on the CPU backend).
+public sealed partial class CudaBackend
+{
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>? _gatherRows, _scatterRows;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int>? _addBlockBias;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int>? _rowBias;
+
+    public void GatherRows(Tensor source, ReadOnlySpan<int> rows, Tensor destination)
+    {
+        var (sourceRows, c) = RowsAndWidth(source, "GatherRows");
+        CheckRowList(destination, rows.Length, c, "GatherRows");
+        for (int i = 0; i < rows.Length; i++)
+            if ((uint)rows[i] >= (uint)sourceRows)
+                throw new ArgumentOutOfRangeException(nameof(rows), $"GatherRows: row {rows[i]} at index {i} is outside the source's {sourceRows} rows");
+        if (c == 0 || rows.Length == 0) return;
+        _gatherRows ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(DyDitKernels.GatherRows);
+        _gatherRows(Extent(destination.Length), View(source), View(destination), UploadInts(rows), c);
+    }
+
+    public void ScatterRows(Tensor source, ReadOnlySpan<int> rows, Tensor destination)
+    {
+        var (destinationRows, c) = RowsAndWidth(destination, "ScatterRows");
+        CheckRowList(source, rows.Length, c, "ScatterRows");
+        for (int i = 0; i < rows.Length; i++)
+            if ((uint)rows[i] >= (uint)destinationRows)
+                throw new ArgumentOutOfRangeException(nameof(rows), $"ScatterRows: row {rows[i]} at index {i} is outside the destination's {destinationRows} rows");
+        if (c == 0 || rows.Length == 0) return;
+        _scatterRows ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(DyDitKernels.ScatterRows);
+        _scatterRows(Extent(source.Length), View(source), View(destination), UploadInts(rows), c);
+    }
+
+    // y (R, n·bs) = x (R, K) · W[rows of the blocks]ᵀ + b[same rows]; block j of the output = weight rows [blocks[j]·bs, +bs)
+    public void LinearRowBlocks(Tensor x, Tensor weight, Tensor bias, ReadOnlySpan<int> blocks, int blockSize, Tensor destination)
+    {
+        var (outFeatures, k) = WeightShape(weight, bias, "LinearRowBlocks");
+        var (rows, xk) = RowsAndWidth(x, "LinearRowBlocks");
+        if (xk != k) throw new ArgumentException($"LinearRowBlocks: x {x} does not have the weight's {k} input features");
+        CheckBlocks(blocks, blockSize, outFeatures, "LinearRowBlocks", "output rows");
+        int width = blocks.Length * blockSize;
+        CheckRowList(destination, rows, width, "LinearRowBlocks");
+        if (rows == 0 || width == 0) return;
+        ArrayView<float> vx = View(x), vw = View(weight), vy = View(destination);
+        var deviceBlocks = UploadInts(blocks); // before the GEMMs: the upload waits for the work queued so far
+        for (int j = 0; j < blocks.Length;)
+        {
+            int run = RunLength(blocks, j);
+            // y[:, j·bs, +run·bs) = x · W[blocks[j]·bs, +run·bs)ᵀ, W rows read in place (ld = K)
+            GemmEngine.Run(new GemmShape(1, rows, run * blockSize, k, 1f, 0f),
+                new GemmOperand(vx, 0, Math.Max(1, k), 0, false),
+                new GemmOperand(vw, (long)blocks[j] * blockSize * k, Math.Max(1, k), 0, true),
+                new GemmOperand(vy, (long)j * blockSize, width, 0, false));
+            j += run;
+        }
+        _addBlockBias ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int>(DyDitKernels.AddBlockBias);
+        _addBlockBias(Extent(destination.Length), vy, View(bias), deviceBlocks, width, blockSize);
+    }
+
+    // y (R, O) = Σ_j x[:, j·bs, +bs) · W[:, blocks[j]·bs, +bs)ᵀ + b; x holds the active blocks side by side
+    public void LinearColumnBlocks(Tensor x, Tensor weight, Tensor bias, ReadOnlySpan<int> blocks, int blockSize, Tensor destination)
+    {
+        var (outFeatures, k) = WeightShape(weight, bias, "LinearColumnBlocks");
+        CheckBlocks(blocks, blockSize, k, "LinearColumnBlocks", "input columns");
+        int width = blocks.Length * blockSize;
+        var (rows, xWidth) = RowsAndWidth(x, "LinearColumnBlocks");
+        if (xWidth != width) throw new ArgumentException($"LinearColumnBlocks: x {x} must hold {blocks.Length} blocks of {blockSize} columns");
+        CheckRowList(destination, rows, outFeatures, "LinearColumnBlocks");
+        if (rows == 0 || outFeatures == 0) return;
+        ArrayView<float> vx = View(x), vw = View(weight), vy = View(destination);
+        float beta = 0f;
+        for (int j = 0; j < blocks.Length;)
+        {
+            int run = RunLength(blocks, j);
+            // y (+)= x[:, j·bs, +run·bs) · W[:, blocks[j]·bs, +run·bs)ᵀ, both read in place
+            GemmEngine.Run(new GemmShape(1, rows, outFeatures, run * blockSize, 1f, beta),
+                new GemmOperand(vx, (long)j * blockSize, width, 0, false),
+                new GemmOperand(vw, (long)blocks[j] * blockSize, Math.Max(1, k), 0, true),
+                new GemmOperand(vy, 0, outFeatures, 0, false));
+            beta = 1f; // later runs accumulate
+            j += run;
+        }
+        // no blocks: y = b in every row; otherwise y += b
+        _rowBias ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(DyDitKernels.RowBias);
+        _rowBias(Extent(destination.Length), vy, View(bias), outFeatures, blocks.Length == 0 ? 0 : 1);
+    }
+
+    /// <summary>How many blocks from index <paramref name="j"/> on are consecutive (block i + 1 follows block i).</summary>
+    private static int RunLength(ReadOnlySpan<int> blocks, int j)
+    {
+        int run = 1;
+        while (j + run < blocks.Length && blocks[j + run] == blocks[j + run - 1] + 1) run++;
+        return run;
+    }
+
+    private static (int Rows, int Width) RowsAndWidth(Tensor t, string op)
+    {
+        if (t.Rank == 0) throw new ArgumentException($"{op}: {t} has no rows");
+        int c = t.Dim(-1);
+        long rows = c == 0 ? 0 : t.Length / c;
+        if (rows > int.MaxValue) throw new ArgumentException($"{op}: {t} has too many rows");
+        return ((int)rows, c);
+    }
+
+    private static void CheckRowList(Tensor t, int rows, int width, string op)
+    {
+        var (r, c) = RowsAndWidth(t, op);
+        if (c != width || r != rows) throw new ArgumentException($"{op}: expected {rows} rows of {width} values, got {t}");
+    }
+
+    private static (int Out, int In) WeightShape(Tensor weight, Tensor bias, string op)
+    {
+        if (weight.Rank != 2) throw new ArgumentException($"{op}: weight must be (out, in), got {weight}");
+        if (bias.Rank != 1 || bias.Dim(0) != weight.Dim(0)) throw new ArgumentException($"{op}: bias {bias} does not match weight {weight}");
+        return (weight.Dim(0), weight.Dim(1));
+    }
+
+    private static void CheckBlocks(ReadOnlySpan<int> blocks, int blockSize, int extent, string op, string what)
+    {
+        if (blockSize <= 0 || extent % blockSize != 0) throw new ArgumentException($"{op}: {extent} {what} do not split into blocks of {blockSize}");
+        int count = extent / blockSize;
+        for (int j = 0; j < blocks.Length; j++)
+        {
+            if ((uint)blocks[j] >= (uint)count) throw new ArgumentOutOfRangeException(nameof(blocks), $"{op}: block {blocks[j]} is outside the {count} blocks of {what}");
+            if (j > 0 && blocks[j] <= blocks[j - 1]) throw new ArgumentException($"{op}: blocks must be strictly increasing, got {blocks[j - 1]} then {blocks[j]}");
+        }
+    }
+}
+
+internal static class DyDitKernels
+{
+    // source: (S, C), rows: (R) → destination: (R, C), one thread per destination element: d[i, :] = s[rows[i], :]
+    public static void GatherRows(Index1D index, ArrayView<float> source, ArrayView<float> destination, ArrayView<int> rows, int c)
+    {
+        long i = index / c;
+        long k = index - i * c;
+        destination[index] = source[(long)rows[i] * c + k];
+    }
+
+    // source: (R, C), rows: (R) → destination: (D, C), one thread per source element: d[rows[i], :] = s[i, :]
+    // (with a repeated row the winner is unspecified; DyDiT's token lists are distinct)
+    public static void ScatterRows(Index1D index, ArrayView<float> source, ArrayView<float> destination, ArrayView<int> rows, int c)
+    {
+        long i = index / c;
+        long k = index - i * c;
+        destination[(long)rows[i] * c + k] = source[index];
+    }
+
+    // y: (R, n·bs), bias: (O), blocks: (n), one thread per y element: y[r, j·bs + e] += bias[blocks[j]·bs + e]
+    public static void AddBlockBias(Index1D index, ArrayView<float> y, ArrayView<float> bias, ArrayView<int> blocks, int width, int blockSize)
+    {
+        int column = (int)(index % width);
+        int j = column / blockSize;
+        y[index] = y[index] + bias[(long)blocks[j] * blockSize + column - j * blockSize];
+    }
+
+    // y: (R, O), bias: (O), one thread per y element: y[r, o] = bias[o] (add = 0) or y[r, o] + bias[o] (add = 1)
+    public static void RowBias(Index1D index, ArrayView<float> y, ArrayView<float> bias, int width, int add)
+    {
+        float b = bias[index % width];
+        y[index] = add != 0 ? y[index] + b : b;
+    }
+}
