@@ -108,7 +108,7 @@ internal static class AttentionKernels
         float sum = 0f, carry = 0f;
         for (int j = 0; j < r.M; j++)
         {
-            float e = MathF.Exp(scores[start + j] - max);
+            float e = DeviceMath.Exp(scores[start + j] - max);
             scores[start + j] = e;
             float term = e - carry;
             float next = sum + term;

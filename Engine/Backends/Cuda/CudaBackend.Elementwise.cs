@@ -88,7 +88,7 @@ internal static class ElementwiseKernels
     public static void Silu(Index1D i, ArrayView<float> x, ArrayView<float> d)
     {
         float v = x[i];
-        float sigmoid = 1f / (1f + MathF.Exp(-v));
+        float sigmoid = 1f / (1f + DeviceMath.Exp(-v));
         d[i] = v * sigmoid;
     }
 
@@ -102,7 +102,7 @@ internal static class ElementwiseKernels
         inner = inner + 1f;                  // 1 + 0.044715 x²
         inner = inner * v;                   // x + 0.044715 x³
         inner = inner * c;
-        float half = (MathF.Tanh(inner) + 1f) * 0.5f;
+        float half = (DeviceMath.Tanh(inner) + 1f) * 0.5f;
         d[i] = half * v;
     }
 
@@ -115,7 +115,7 @@ internal static class ElementwiseKernels
         float sum = 0f, carry = 0f;
         for (int j = 0; j < cols; j++)
         {
-            float e = MathF.Exp(x[start + j] - max);
+            float e = DeviceMath.Exp(x[start + j] - max);
             d[start + j] = e;
             float term = e - carry;
             float next = sum + term;
