@@ -11,7 +11,7 @@ namespace DyDiT.Eval.Engine.Backends.Cuda;
 //   Y = P·V                       (B, N, hd) one strided-batched GEMM, written into the head's channels of y (ld = C)
 public sealed partial class CudaBackend
 {
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ScoreRows>? _biasSoftmax;
+    private Action<Index1D, Work, ArrayView<float>, ArrayView<float>, ScoreRows>? _biasSoftmax;
 
     // qkv: (B, T, 3·C), channel s·C + h·hd + e = part s ∈ {q, k, v}, head h, dim e   →   y: (B, T, C), channel h·hd + e
     public void MultiHeadAttention(Tensor qkv, int heads, Tensor destination)
@@ -64,7 +64,7 @@ public sealed partial class CudaBackend
         long scoresPerSample = (long)n * m;
         using var scores = Empty(b, n, m);
         var s = View(scores);
-        _biasSoftmax ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ScoreRows>(AttentionKernels.BiasSoftmax);
+        _biasSoftmax ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, Work, ArrayView<float>, ArrayView<float>, ScoreRows>(AttentionKernels.BiasSoftmax);
         for (int h = 0; h < heads; h++)
         {
             // S_b = scale · Q_b · K_bᵀ: K (M, hd) stored row-major is Kᵀ transposed
@@ -73,7 +73,8 @@ public sealed partial class CudaBackend
                 new GemmOperand(kv, kOff + (long)h * hd, ckv, (long)m * ckv, true),
                 new GemmOperand(s, 0, m, scoresPerSample, false));
             long biasOffset = bias == null ? 0 : (biasHeads == 1 ? 0 : h) * scoresPerSample;
-            _biasSoftmax(Extent((long)b * n), s, bias ?? s, new ScoreRows(n, m, bias == null ? 0 : 1, biasOffset));
+            var work = Plan((long)b * n);
+            _biasSoftmax(work.Threads, work, s, bias ?? s, new ScoreRows(n, m, bias == null ? 0 : 1, biasOffset));
             // Y_b[:, h·hd, +hd) = P_b · V_b
             GemmEngine.Run(new GemmShape(b, n, hd, m, 1f, 0f),
                 new GemmOperand(s, 0, m, scoresPerSample, false),
@@ -90,32 +91,36 @@ internal static class AttentionKernels
 {
     // scores: (B, N, M) for one head, bias: (N, M) at BiasOffset (ignored without one); one thread per score row:
     // s = s + bias, then s = exp(s − max) / Σ exp(s − max) in place, the sum compensated (Kahan) in key order
-    public static void BiasSoftmax(Index1D row, ArrayView<float> scores, ArrayView<float> bias, ScoreRows r)
+    public static void BiasSoftmax(Index1D thread, Work work, ArrayView<float> scores, ArrayView<float> bias, ScoreRows r)
     {
-        long start = (long)row.X * r.M;
-        long biasStart = r.BiasOffset + (long)(row % r.N) * r.M;
-        float max = float.NegativeInfinity;
-        for (int j = 0; j < r.M; j++)
+        for (long row = thread; row < work.Count; row += work.Stride)
         {
-            float v = scores[start + j];
-            if (r.HasBias != 0)
+            long start = (long)row * r.M;
+            long biasStart = r.BiasOffset + (long)(row % r.N) * r.M;
+            float max = float.NegativeInfinity;
+            for (int j = 0; j < r.M; j++)
             {
-                v = v + bias[biasStart + j];
-                scores[start + j] = v;
+                float v = scores[start + j];
+                if (r.HasBias != 0)
+                {
+                    v = v + bias[biasStart + j];
+                    scores[start + j] = v;
+                }
+                max = MathF.Max(max, v);
             }
-            max = MathF.Max(max, v);
+            float sum = 0f, carry = 0f;
+            for (int j = 0; j < r.M; j++)
+            {
+                float e = DeviceMath.Exp(scores[start + j] - max);
+                scores[start + j] = e;
+                float term = e - carry;
+                float next = sum + term;
+                carry = (next - sum) - term;
+                sum = next;
+            }
+            float inverse = 1f / sum;
+            for (int j = 0; j < r.M; j++) scores[start + j] = scores[start + j] * inverse;
+    
         }
-        float sum = 0f, carry = 0f;
-        for (int j = 0; j < r.M; j++)
-        {
-            float e = DeviceMath.Exp(scores[start + j] - max);
-            scores[start + j] = e;
-            float term = e - carry;
-            float next = sum + term;
-            carry = (next - sum) - term;
-            sum = next;
-        }
-        float inverse = 1f / sum;
-        for (int j = 0; j < r.M; j++) scores[start + j] = scores[start + j] * inverse;
     }
 }

@@ -10,9 +10,9 @@ namespace DyDiT.Eval.Engine.Backends.Cuda;
 // The bias is added afterwards by a kernel (GEMM first, bias after, as nn.Linear is computed on the CPU backend).
 public sealed partial class CudaBackend
 {
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>? _gatherRows, _scatterRows;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int>? _addBlockBias;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int>? _rowBias;
+    private Action<Index1D, Work, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>? _gatherRows, _scatterRows;
+    private Action<Index1D, Work, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int>? _addBlockBias;
+    private Action<Index1D, Work, ArrayView<float>, ArrayView<float>, int, int>? _rowBias;
 
     public void GatherRows(Tensor source, ReadOnlySpan<int> rows, Tensor destination)
     {
@@ -22,8 +22,9 @@ public sealed partial class CudaBackend
             if ((uint)rows[i] >= (uint)sourceRows)
                 throw new ArgumentOutOfRangeException(nameof(rows), $"GatherRows: row {rows[i]} at index {i} is outside the source's {sourceRows} rows");
         if (c == 0 || rows.Length == 0) return;
-        _gatherRows ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(DyDitKernels.GatherRows);
-        _gatherRows(Extent(destination.Length), View(source), View(destination), UploadInts(rows), c);
+        _gatherRows ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, Work, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(DyDitKernels.GatherRows);
+        var work = Plan(destination.Length);
+        _gatherRows(work.Threads, work, View(source), View(destination), UploadInts(rows), c);
     }
 
     public void ScatterRows(Tensor source, ReadOnlySpan<int> rows, Tensor destination)
@@ -34,8 +35,9 @@ public sealed partial class CudaBackend
             if ((uint)rows[i] >= (uint)destinationRows)
                 throw new ArgumentOutOfRangeException(nameof(rows), $"ScatterRows: row {rows[i]} at index {i} is outside the destination's {destinationRows} rows");
         if (c == 0 || rows.Length == 0) return;
-        _scatterRows ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(DyDitKernels.ScatterRows);
-        _scatterRows(Extent(source.Length), View(source), View(destination), UploadInts(rows), c);
+        _scatterRows ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, Work, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(DyDitKernels.ScatterRows);
+        var work = Plan(source.Length);
+        _scatterRows(work.Threads, work, View(source), View(destination), UploadInts(rows), c);
     }
 
     // y (R, n·bs) = x (R, K) · W[rows of the blocks]ᵀ + b[same rows]; block j of the output = weight rows [blocks[j]·bs, +bs)
@@ -60,8 +62,9 @@ public sealed partial class CudaBackend
                 new GemmOperand(vy, (long)j * blockSize, width, 0, false));
             j += run;
         }
-        _addBlockBias ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int>(DyDitKernels.AddBlockBias);
-        _addBlockBias(Extent(destination.Length), vy, View(bias), deviceBlocks, width, blockSize);
+        _addBlockBias ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, Work, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int>(DyDitKernels.AddBlockBias);
+        var work = Plan(destination.Length);
+        _addBlockBias(work.Threads, work, vy, View(bias), deviceBlocks, width, blockSize);
     }
 
     // y (R, O) = Σ_j x[:, j·bs, +bs) · W[:, blocks[j]·bs, +bs)ᵀ + b; x holds the active blocks side by side
@@ -88,8 +91,9 @@ public sealed partial class CudaBackend
             j += run;
         }
         // no blocks: y = b in every row; otherwise y += b
-        _rowBias ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(DyDitKernels.RowBias);
-        _rowBias(Extent(destination.Length), vy, View(bias), outFeatures, blocks.Length == 0 ? 0 : 1);
+        _rowBias ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, Work, ArrayView<float>, ArrayView<float>, int, int>(DyDitKernels.RowBias);
+        var work = Plan(destination.Length);
+        _rowBias(work.Threads, work, vy, View(bias), outFeatures, blocks.Length == 0 ? 0 : 1);
     }
 
     /// <summary>How many blocks from index <paramref name="j"/> on are consecutive (block i + 1 follows block i).</summary>
@@ -137,34 +141,50 @@ public sealed partial class CudaBackend
 internal static class DyDitKernels
 {
     // source: (S, C), rows: (R) → destination: (R, C), one thread per destination element: d[i, :] = s[rows[i], :]
-    public static void GatherRows(Index1D index, ArrayView<float> source, ArrayView<float> destination, ArrayView<int> rows, int c)
+    public static void GatherRows(Index1D thread, Work work, ArrayView<float> source, ArrayView<float> destination, ArrayView<int> rows, int c)
     {
-        long i = index / c;
-        long k = index - i * c;
-        destination[index] = source[(long)rows[i] * c + k];
+        for (long index = thread; index < work.Count; index += work.Stride)
+        {
+            long i = index / c;
+            long k = index - i * c;
+            destination[index] = source[(long)rows[i] * c + k];
+    
+        }
     }
 
     // source: (R, C), rows: (R) → destination: (D, C), one thread per source element: d[rows[i], :] = s[i, :]
     // (with a repeated row the winner is unspecified; DyDiT's token lists are distinct)
-    public static void ScatterRows(Index1D index, ArrayView<float> source, ArrayView<float> destination, ArrayView<int> rows, int c)
+    public static void ScatterRows(Index1D thread, Work work, ArrayView<float> source, ArrayView<float> destination, ArrayView<int> rows, int c)
     {
-        long i = index / c;
-        long k = index - i * c;
-        destination[(long)rows[i] * c + k] = source[index];
+        for (long index = thread; index < work.Count; index += work.Stride)
+        {
+            long i = index / c;
+            long k = index - i * c;
+            destination[(long)rows[i] * c + k] = source[index];
+    
+        }
     }
 
     // y: (R, n·bs), bias: (O), blocks: (n), one thread per y element: y[r, j·bs + e] += bias[blocks[j]·bs + e]
-    public static void AddBlockBias(Index1D index, ArrayView<float> y, ArrayView<float> bias, ArrayView<int> blocks, int width, int blockSize)
+    public static void AddBlockBias(Index1D thread, Work work, ArrayView<float> y, ArrayView<float> bias, ArrayView<int> blocks, int width, int blockSize)
     {
-        int column = (int)(index % width);
-        int j = column / blockSize;
-        y[index] = y[index] + bias[(long)blocks[j] * blockSize + column - j * blockSize];
+        for (long index = thread; index < work.Count; index += work.Stride)
+        {
+            int column = (int)(index % width);
+            int j = column / blockSize;
+            y[index] = y[index] + bias[(long)blocks[j] * blockSize + column - j * blockSize];
+    
+        }
     }
 
     // y: (R, O), bias: (O), one thread per y element: y[r, o] = bias[o] (add = 0) or y[r, o] + bias[o] (add = 1)
-    public static void RowBias(Index1D index, ArrayView<float> y, ArrayView<float> bias, int width, int add)
+    public static void RowBias(Index1D thread, Work work, ArrayView<float> y, ArrayView<float> bias, int width, int add)
     {
-        float b = bias[index % width];
-        y[index] = add != 0 ? y[index] + b : b;
+        for (long index = thread; index < work.Count; index += work.Stride)
+        {
+            float b = bias[index % width];
+            y[index] = add != 0 ? y[index] + b : b;
+    
+        }
     }
 }

@@ -8,7 +8,7 @@ namespace DyDiT.Eval.Engine.Backends.Cuda;
 // resizing back. (Its attention is in CudaBackend.Attention.cs, its broadcast gated residual in CudaBackend.Transformer.cs.)
 public sealed partial class CudaBackend
 {
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ResizeShape>? _adaptiveAvgPool, _upsampleNearest;
+    private Action<Index1D, Work, ArrayView<float>, ArrayView<float>, ResizeShape>? _adaptiveAvgPool, _upsampleNearest;
 
     // x: (N, H, W, C) → y: (N, OH, OW, C), each output pixel the mean of its bin (PyTorch's start/end index rule)
     public void AdaptiveAvgPool2d(Tensor x, Tensor destination)
@@ -16,8 +16,9 @@ public sealed partial class CudaBackend
         var shape = ResizeShapes(x, destination, "AdaptiveAvgPool2d");
         if (shape.H == 0 || shape.W == 0) throw new ArgumentException($"AdaptiveAvgPool2d of an empty map {x}");
         if (destination.Length == 0) return;
-        _adaptiveAvgPool ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ResizeShape>(SparseDitKernels.AdaptiveAvgPool2d);
-        _adaptiveAvgPool(Extent(destination.Length), View(x), View(destination), shape);
+        _adaptiveAvgPool ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, Work, ArrayView<float>, ArrayView<float>, ResizeShape>(SparseDitKernels.AdaptiveAvgPool2d);
+        var work = Plan(destination.Length);
+        _adaptiveAvgPool(work.Threads, work, View(x), View(destination), shape);
     }
 
     // x: (N, H, W, C) → y: (N, OH, OW, C), y[n, i, j] = x[n, src(i), src(j)] with PyTorch's nearest source index
@@ -26,8 +27,9 @@ public sealed partial class CudaBackend
         var shape = ResizeShapes(x, destination, "UpsampleNearest");
         if ((shape.H == 0 || shape.W == 0) && destination.Length > 0) throw new ArgumentException($"UpsampleNearest of an empty map {x}");
         if (destination.Length == 0) return;
-        _upsampleNearest ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ResizeShape>(SparseDitKernels.UpsampleNearest);
-        _upsampleNearest(Extent(destination.Length), View(x), View(destination), shape);
+        _upsampleNearest ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, Work, ArrayView<float>, ArrayView<float>, ResizeShape>(SparseDitKernels.UpsampleNearest);
+        var work = Plan(destination.Length);
+        _upsampleNearest(work.Threads, work, View(x), View(destination), shape);
     }
 
     private static ResizeShape ResizeShapes(Tensor x, Tensor destination, string op)
@@ -48,37 +50,45 @@ internal static class SparseDitKernels
 {
     // x: (N, H, W, C) → y: (N, OH, OW, C), one thread per y element: the mean over rows [⌊i·H/OH⌋, ⌈(i+1)·H/OH⌉) and
     // columns likewise, summed in row-major order in float32
-    public static void AdaptiveAvgPool2d(Index1D index, ArrayView<float> x, ArrayView<float> y, ResizeShape s)
+    public static void AdaptiveAvgPool2d(Index1D thread, Work work, ArrayView<float> x, ArrayView<float> y, ResizeShape s)
     {
-        long rest = index;
-        int k = (int)(rest % s.C);
-        rest /= s.C;
-        int j = (int)(rest % s.OW);
-        rest /= s.OW;
-        int i = (int)(rest % s.OH);
-        long img = rest / s.OH;
-        int h0 = (int)((long)i * s.H / s.OH), h1 = (int)(((long)(i + 1) * s.H + s.OH - 1) / s.OH);
-        int w0 = (int)((long)j * s.W / s.OW), w1 = (int)(((long)(j + 1) * s.W + s.OW - 1) / s.OW);
-        float sum = 0f;
-        for (int yy = h0; yy < h1; yy++)
-            for (int xx = w0; xx < w1; xx++)
-                sum += x[((img * s.H + yy) * s.W + xx) * s.C + k];
-        y[index] = sum / ((h1 - h0) * (w1 - w0));
+        for (long index = thread; index < work.Count; index += work.Stride)
+        {
+            long rest = index;
+            int k = (int)(rest % s.C);
+            rest /= s.C;
+            int j = (int)(rest % s.OW);
+            rest /= s.OW;
+            int i = (int)(rest % s.OH);
+            long img = rest / s.OH;
+            int h0 = (int)((long)i * s.H / s.OH), h1 = (int)(((long)(i + 1) * s.H + s.OH - 1) / s.OH);
+            int w0 = (int)((long)j * s.W / s.OW), w1 = (int)(((long)(j + 1) * s.W + s.OW - 1) / s.OW);
+            float sum = 0f;
+            for (int yy = h0; yy < h1; yy++)
+                for (int xx = w0; xx < w1; xx++)
+                    sum += x[((img * s.H + yy) * s.W + xx) * s.C + k];
+            y[index] = sum / ((h1 - h0) * (w1 - w0));
+    
+        }
     }
 
     // x: (N, H, W, C) → y: (N, OH, OW, C), one thread per y element: y[n, i, j, k] = x[n, src(i), src(j), k] with
     // src = identity when sizes agree, i >> 1 when doubling, else min(⌊i · scale⌋, in − 1) in float32
-    public static void UpsampleNearest(Index1D index, ArrayView<float> x, ArrayView<float> y, ResizeShape s)
+    public static void UpsampleNearest(Index1D thread, Work work, ArrayView<float> x, ArrayView<float> y, ResizeShape s)
     {
-        long rest = index;
-        int k = (int)(rest % s.C);
-        rest /= s.C;
-        int j = (int)(rest % s.OW);
-        rest /= s.OW;
-        int i = (int)(rest % s.OH);
-        long img = rest / s.OH;
-        int si = NearestSource(i, s.H, s.OH, s.ScaleH), sj = NearestSource(j, s.W, s.OW, s.ScaleW);
-        y[index] = x[((img * s.H + si) * s.W + sj) * s.C + k];
+        for (long index = thread; index < work.Count; index += work.Stride)
+        {
+            long rest = index;
+            int k = (int)(rest % s.C);
+            rest /= s.C;
+            int j = (int)(rest % s.OW);
+            rest /= s.OW;
+            int i = (int)(rest % s.OH);
+            long img = rest / s.OH;
+            int si = NearestSource(i, s.H, s.OH, s.ScaleH), sj = NearestSource(j, s.W, s.OW, s.ScaleW);
+            y[index] = x[((img * s.H + si) * s.W + sj) * s.C + k];
+    
+        }
     }
 
     private static int NearestSource(int i, int inSize, int outSize, float scale)

@@ -8,16 +8,17 @@ namespace DyDiT.Eval.Engine.Backends.Cuda;
 // Token activations are (B, T, C); per-sample vectors are (B, C) and broadcast over the T tokens.
 public sealed partial class CudaBackend
 {
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, int, float>? _layerNorm;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TokenShape>? _modulate, _gatedAdd, _gatedAddBroadcast;
+    private Action<Index1D, Work, ArrayView<float>, ArrayView<float>, int, float>? _layerNorm;
+    private Action<Index1D, Work, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TokenShape>? _modulate, _gatedAdd, _gatedAddBroadcast;
 
     public void LayerNorm(Tensor x, float eps, Tensor destination)
     {
         SameShape(x, destination);
         int c = x.Rank == 0 ? 1 : x.Dim(-1);
         if (c == 0 || x.Length == 0) return;
-        _layerNorm ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float>(TransformerKernels.LayerNorm);
-        _layerNorm(Extent(x.Length / c), View(x), View(destination), c, eps);
+        _layerNorm ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, Work, ArrayView<float>, ArrayView<float>, int, float>(TransformerKernels.LayerNorm);
+        var work = Plan(x.Length / c);
+        _layerNorm(work.Threads, work, View(x), View(destination), c, eps);
     }
 
     public void Modulate(Tensor x, Tensor shift, Tensor scale, Tensor destination)
@@ -26,7 +27,8 @@ public sealed partial class CudaBackend
         SameShape(x, destination);
         if (x.Length == 0) return;
         _modulate ??= LoadTokenKernel(TransformerKernels.Modulate);
-        _modulate(Extent(x.Length), View(x), View(shift), View(scale), View(destination), shape);
+        var work = Plan(x.Length);
+        _modulate(work.Threads, work, View(x), View(shift), View(scale), View(destination), shape);
     }
 
     public void GatedAdd(Tensor x, Tensor gate, Tensor residual, Tensor destination)
@@ -35,7 +37,8 @@ public sealed partial class CudaBackend
         SameShape(x, residual, destination);
         if (x.Length == 0) return;
         _gatedAdd ??= LoadTokenKernel(TransformerKernels.GatedAdd);
-        _gatedAdd(Extent(x.Length), View(x), View(gate), View(residual), View(destination), shape);
+        var work = Plan(x.Length);
+        _gatedAdd(work.Threads, work, View(x), View(gate), View(residual), View(destination), shape);
     }
 
     public void GatedAddBroadcast(Tensor x, Tensor gate, Tensor residual, Tensor destination)
@@ -44,11 +47,12 @@ public sealed partial class CudaBackend
         SameShape(x, destination);
         if (x.Length == 0) return;
         _gatedAddBroadcast ??= LoadTokenKernel(TransformerKernels.GatedAddBroadcast);
-        _gatedAddBroadcast(Extent(x.Length), View(x), View(gate), View(residual), View(destination), shape);
+        var work = Plan(x.Length);
+        _gatedAddBroadcast(work.Threads, work, View(x), View(gate), View(residual), View(destination), shape);
     }
 
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TokenShape> LoadTokenKernel(
-        Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TokenShape> kernel) =>
+    private Action<Index1D, Work, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TokenShape> LoadTokenKernel(
+        Action<Index1D, Work, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TokenShape> kernel) =>
         Accelerator.LoadAutoGroupedStreamKernel(kernel);
 
     /// <summary>Checks x: (B, T, C) and each per-sample tensor: (B, C), with the CPU backend's messages.</summary>
@@ -70,54 +74,70 @@ internal static class TransformerKernels
 {
     // x, y: (rows, C), one thread per row: y = (x − mean) / √(var + eps), var biased (÷ C); mean, then the variance of
     // x − mean (two passes, no cancellation), both summed with compensation in column order
-    public static void LayerNorm(Index1D row, ArrayView<float> x, ArrayView<float> y, int c, float eps)
+    public static void LayerNorm(Index1D thread, Work work, ArrayView<float> x, ArrayView<float> y, int c, float eps)
     {
-        long start = (long)row.X * c;
-        float sum = 0f, carry = 0f;
-        for (int k = 0; k < c; k++)
+        for (long row = thread; row < work.Count; row += work.Stride)
         {
-            float term = x[start + k] - carry;
-            float next = sum + term;
-            carry = (next - sum) - term;
-            sum = next;
+            long start = (long)row * c;
+            float sum = 0f, carry = 0f;
+            for (int k = 0; k < c; k++)
+            {
+                float term = x[start + k] - carry;
+                float next = sum + term;
+                carry = (next - sum) - term;
+                sum = next;
+            }
+            float mean = sum / c;
+            sum = 0f;
+            carry = 0f;
+            for (int k = 0; k < c; k++)
+            {
+                float centred = x[start + k] - mean;
+                float term = centred * centred - carry;
+                float next = sum + term;
+                carry = (next - sum) - term;
+                sum = next;
+            }
+            float variance = sum / c;
+            float rstd = 1f / MathF.Sqrt(variance + eps);
+            for (int k = 0; k < c; k++) y[start + k] = (x[start + k] - mean) * rstd;
+    
         }
-        float mean = sum / c;
-        sum = 0f;
-        carry = 0f;
-        for (int k = 0; k < c; k++)
-        {
-            float centred = x[start + k] - mean;
-            float term = centred * centred - carry;
-            float next = sum + term;
-            carry = (next - sum) - term;
-            sum = next;
-        }
-        float variance = sum / c;
-        float rstd = 1f / MathF.Sqrt(variance + eps);
-        for (int k = 0; k < c; k++) y[start + k] = (x[start + k] - mean) * rstd;
     }
 
     // x, y: (B, T, C), shift/scale: (B, C) → y[b, t, :] = x[b, t, :] · (1 + scale[b, :]) + shift[b, :]
-    public static void Modulate(Index1D i, ArrayView<float> x, ArrayView<float> shift, ArrayView<float> scale, ArrayView<float> y, TokenShape s)
+    public static void Modulate(Index1D thread, Work work, ArrayView<float> x, ArrayView<float> shift, ArrayView<float> scale, ArrayView<float> y, TokenShape s)
     {
-        long perSample = (long)i.X / ((long)s.T * s.C) * s.C + i % s.C;
-        float scaled = x[i] * (1f + scale[perSample]);
-        y[i] = scaled + shift[perSample];
+        for (long i = thread; i < work.Count; i += work.Stride)
+        {
+            long perSample = (long)i / ((long)s.T * s.C) * s.C + i % s.C;
+            float scaled = x[i] * (1f + scale[perSample]);
+            y[i] = scaled + shift[perSample];
+    
+        }
     }
 
     // x, r, y: (B, T, C), gate: (B, C) → y[b, t, :] = x[b, t, :] + gate[b, :] · r[b, t, :]
-    public static void GatedAdd(Index1D i, ArrayView<float> x, ArrayView<float> gate, ArrayView<float> r, ArrayView<float> y, TokenShape s)
+    public static void GatedAdd(Index1D thread, Work work, ArrayView<float> x, ArrayView<float> gate, ArrayView<float> r, ArrayView<float> y, TokenShape s)
     {
-        long perSample = (long)i.X / ((long)s.T * s.C) * s.C + i % s.C;
-        float gated = r[i] * gate[perSample];
-        y[i] = gated + x[i];
+        for (long i = thread; i < work.Count; i += work.Stride)
+        {
+            long perSample = (long)i / ((long)s.T * s.C) * s.C + i % s.C;
+            float gated = r[i] * gate[perSample];
+            y[i] = gated + x[i];
+    
+        }
     }
 
     // x, y: (B, T, C), gate, r: (B, C) → y[b, t, :] = x[b, t, :] + gate[b, :] · r[b, :]
-    public static void GatedAddBroadcast(Index1D i, ArrayView<float> x, ArrayView<float> gate, ArrayView<float> r, ArrayView<float> y, TokenShape s)
+    public static void GatedAddBroadcast(Index1D thread, Work work, ArrayView<float> x, ArrayView<float> gate, ArrayView<float> r, ArrayView<float> y, TokenShape s)
     {
-        long perSample = (long)i.X / ((long)s.T * s.C) * s.C + i % s.C;
-        float gated = gate[perSample] * r[perSample];
-        y[i] = x[i] + gated;
+        for (long i = thread; i < work.Count; i += work.Stride)
+        {
+            long perSample = (long)i / ((long)s.T * s.C) * s.C + i % s.C;
+            float gated = gate[perSample] * r[perSample];
+            y[i] = x[i] + gated;
+    
+        }
     }
 }

@@ -186,10 +186,24 @@ public sealed partial class CudaBackend : IBackend
         SameShape(x, z);
     }
 
-    /// <summary>Element count as a kernel extent (kernels index with 32-bit ints).</summary>
-    internal static int Extent(long length) => length <= int.MaxValue
-        ? (int)length
-        : throw new ArgumentException($"{length} elements exceed one kernel launch (2^31 − 1); use smaller batches");
+    /// <summary>
+    /// How to launch <paramref name="items"/> independent work items: on a GPU one thread each; on ILGPU's CPU accelerator,
+    /// whose cost is per launched thread (group barriers between OS threads), a few threads per core, each looping over
+    /// items with the launch's stride. Every kernel runs <c>for (i = thread; i &lt; work.Count; i += work.Stride)</c>, so an
+    /// item's result never depends on which thread computed it.
+    /// </summary>
+    internal Work Plan(long items)
+    {
+        long threads = IsCuda ? Math.Min(items, 1L << 30) : Math.Min(items, 64L * Threads);
+        return new Work(items, (int)Math.Max(1, threads));
+    }
+}
+
+/// <summary>The extent of one launch: <see cref="Count"/> work items covered by <see cref="Stride"/> threads.</summary>
+internal readonly record struct Work(long Count, int Stride)
+{
+    /// <summary>Threads to launch (the kernel's index extent).</summary>
+    public int Threads => Stride;
 }
 
 /// <summary>Device memory behind a tensor; returned to the backend's pool when the last view is disposed.</summary>

@@ -25,14 +25,15 @@ internal interface IDeviceGemm : IDisposable
 /// </summary>
 internal sealed class ReferenceGemm(CudaBackend backend) : IDeviceGemm
 {
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmKernelArgs>? _kernel;
+    private Action<Index1D, Work, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmKernelArgs>? _kernel;
 
     public void Run(GemmShape s, GemmOperand a, GemmOperand b, GemmOperand c)
     {
         long outputs = (long)s.Batch * s.M * s.N;
         if (outputs == 0) return;
-        _kernel ??= backend.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmKernelArgs>(GemmKernels.Reference);
-        _kernel(CudaBackend.Extent(outputs), a.View, b.View, c.View, new GemmKernelArgs(s, a, b, c));
+        _kernel ??= backend.Accelerator.LoadAutoGroupedStreamKernel<Index1D, Work, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmKernelArgs>(GemmKernels.Reference);
+        var work = backend.Plan(outputs);
+        _kernel(work.Threads, work, a.View, b.View, c.View, new GemmKernelArgs(s, a, b, c));
     }
 
     public void Dispose() { }
@@ -53,24 +54,28 @@ internal static class GemmKernels
 {
     // C_b (M, N) = alpha · op(A_b) (M, K) · op(B_b) (K, N) + beta · C_b; one thread per (b, i, j).
     // A element (i, k) is a[offA + b·strideA + i·ldA + k], or a[… + k·ldA + i] when transposed (likewise B).
-    public static void Reference(Index1D index, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmKernelArgs g)
+    public static void Reference(Index1D thread, Work work, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmKernelArgs g)
     {
-        long mn = (long)g.M * g.N;
-        long batch = index / mn;
-        long rest = index - batch * mn;
-        int i = (int)(rest / g.N), j = (int)(rest - (long)i * g.N);
-        long baseA = g.OffA + batch * g.StrideA, baseB = g.OffB + batch * g.StrideB;
-        long stepA = g.TransA != 0 ? g.LdA : 1, stepB = g.TransB != 0 ? 1 : g.LdB;
-        long pa = baseA + (g.TransA != 0 ? i : (long)i * g.LdA);
-        long pb = baseB + (g.TransB != 0 ? (long)j * g.LdB : j);
-        float sum = 0f;
-        for (int k = 0; k < g.K; k++)
+        for (long index = thread; index < work.Count; index += work.Stride)
         {
-            sum += a[pa] * b[pb];
-            pa += stepA;
-            pb += stepB;
+            long mn = (long)g.M * g.N;
+            long batch = index / mn;
+            long rest = index - batch * mn;
+            int i = (int)(rest / g.N), j = (int)(rest - (long)i * g.N);
+            long baseA = g.OffA + batch * g.StrideA, baseB = g.OffB + batch * g.StrideB;
+            long stepA = g.TransA != 0 ? g.LdA : 1, stepB = g.TransB != 0 ? 1 : g.LdB;
+            long pa = baseA + (g.TransA != 0 ? i : (long)i * g.LdA);
+            long pb = baseB + (g.TransB != 0 ? (long)j * g.LdB : j);
+            float sum = 0f;
+            for (int k = 0; k < g.K; k++)
+            {
+                sum += a[pa] * b[pb];
+                pa += stepA;
+                pb += stepB;
+            }
+            long pc = g.OffC + batch * g.StrideC + (long)i * g.LdC + j;
+            c[pc] = g.Beta == 0f ? g.Alpha * sum : g.Alpha * sum + g.Beta * c[pc];
+    
         }
-        long pc = g.OffC + batch * g.StrideC + (long)i * g.LdC + j;
-        c[pc] = g.Beta == 0f ? g.Alpha * sum : g.Alpha * sum + g.Beta * c[pc];
     }
 }
