@@ -5,6 +5,7 @@ using DyDiT.Eval.Bench;
 //   DyDiT.Eval.Bench inception [--threads N] [--repeat R] [--batch B] [--layers 1]
 //   DyDiT.Eval.Bench dit [--threads N] [--repeat R]
 //   DyDiT.Eval.Bench dydit [--model DiT-XL/2|DiT-B/2|…] [--off 0.4] [--threads N] [--repeat R] [--batch 2]
+//   every compute benchmark also takes [--device cpu|cuda:N|ilgpu-cpu] [--precision fp32|tf32|bf16]
 //   DyDiT.Eval.Bench ledger [--quick]   (spawns itself as hidden "ledger-worker" processes)
 string verb = args.Length > 0 ? args[0] : "sgemm";
 // The ledger benchmark's worker processes: their own options, not the shared ones below; not in the usage text.
@@ -26,6 +27,8 @@ for (int i = 1; i + 1 < args.Length; i += 2)
         case "--model": model = args[i + 1]; break;
         case "--off": off = double.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture); break;
         case "--layers": layers = args[i + 1] != "0"; break;
+        case "--device": BenchDevice.Device = args[i + 1]; break;
+        case "--precision": BenchDevice.Precision = DyDiT.Eval.Engine.Backends.Backends.ParsePrecision(args[i + 1]); break;
         default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
     }
 }
@@ -44,6 +47,6 @@ return verb switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: DyDiT.Eval.Bench sgemm|fid|is|prc|inception|dit|dydit|ledger [--quick] [--threads N] [--repeat R] [--batch B] [--layers 1] [--model M] [--off F]");
+    Console.Error.WriteLine("usage: DyDiT.Eval.Bench sgemm|fid|is|prc|inception|dit|dydit|ledger [--quick] [--threads N] [--repeat R] [--batch B] [--layers 1] [--model M] [--off F] [--device D] [--precision P]");
     return 2;
 }
