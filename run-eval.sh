@@ -86,10 +86,10 @@ workers=$(( $(nproc) >= 2 ? 2 : 1 ))
 start=$(date +%s)
 
 if [ -n "$spec" ]; then
-  # A real comparison: one spec file with several runs (see configs/runs/).
+  # A real comparison: one spec file with several runs (see configs/runs/); one worker per GPU, else one CPU worker.
   [ -f "$spec" ] || { echo "run-eval.sh: $spec not found" >&2; exit 1; }
   say "running $spec"
-  dydit run --config "$spec" --workers 1
+  dydit run --config "$spec"
   outputs=$(/usr/bin/env python3 - "$spec" <<'PY' 2>/dev/null || true
 import json, os, sys
 p = sys.argv[1]; d = json.load(open(p)); base = os.path.dirname(os.path.abspath(p))

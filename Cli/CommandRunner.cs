@@ -38,6 +38,10 @@ internal static class CommandRunner
         {
             return Fail(e.Message, ExitCodes.Environment);
         }
+        catch (Engine.Backends.DeviceUnavailableException e)
+        {
+            return Fail(e.Message, ExitCodes.Environment);
+        }
         catch (Cluster.Work.RunConflictException e)
         {
             return Fail(e.Message, ExitCodes.BadInput);

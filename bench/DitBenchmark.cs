@@ -30,7 +30,7 @@ internal static class DitBenchmark
                     Console.WriteLine($"{name,-18} torch peer did not run (apt-get install -y python3-torch); skipped");
                     continue;
                 }
-                using var cpu = new CpuBackend(threads);
+                using var cpu = BenchDevice.Create(threads);
                 using var model = Dit.Load(weights, config, cpu);
                 var rng = new Random(1);
                 var x = new float[batch * 4 * 32 * 32];

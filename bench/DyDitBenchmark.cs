@@ -27,7 +27,7 @@ internal static class DyDitBenchmark
                           $"OpenBLAS core: {CpuBackend.BlasCore}");
         Console.WriteLine($"forced sparsity: {off:P0} of the routed heads and MLP groups off in every block, token router calibrated to {off:P0} of the tokens");
 
-        using var cpu = new CpuBackend(threads);
+        using var cpu = BenchDevice.Create(threads);
         var sw = Stopwatch.StartNew();
         var weights = RandomWeights(config, off, seed: 1);
         using var dit = Dit.FromStateDict(weights.Where(kv => !IsRouterKey(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal), "random DiT", config, cpu);

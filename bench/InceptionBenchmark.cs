@@ -29,7 +29,7 @@ internal static class InceptionBenchmark
             : "weights: random (fixtures not found: set DYDIT_FIXTURES; the torch peer needs them and is skipped)");
         try
         {
-            using var cpu = new CpuBackend(threads);
+            using var cpu = BenchDevice.Create(threads);
             var sw = Stopwatch.StartNew();
             using var net = weights != null ? FidInceptionV3.Load(weights, cpu) : FidInceptionV3.FromStateDict(RandomWeights(), "random weights", cpu);
             Console.WriteLine($"weights folded and packed in {sw.Elapsed.TotalSeconds:F2} s");
@@ -135,7 +135,7 @@ internal static class InceptionBenchmark
     ];
 
     // Times each shape once per repeat (best of); c7 and Cin of 5c/5d/7b are approximated by one representative.
-    private static void ConvBreakdown(CpuBackend cpu, int batch, int repeat)
+    private static void ConvBreakdown(IBackend cpu, int batch, int repeat)
     {
         Console.WriteLine();
         Console.WriteLine($"{"convolution",-24} {"×",3} {"ms each",9} {"GFLOP/s",8} {"ms total",9}");

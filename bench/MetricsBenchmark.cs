@@ -33,14 +33,14 @@ internal static class MetricsBenchmark
             }
             Console.WriteLine($"Fréchet distance, {d}-d, float64, {threads} thread(s); peer: scipy.linalg.sqrtm as ADM calls it (python3-scipy)");
             var peer = Peers.RunJson("metrics_numpy.py", ["fid", file], threads);
-            using var cpu = new CpuBackend(threads);
+            using var cpu = BenchDevice.Create(threads); // on cpu: sets OpenBLAS's thread count, which the host linear algebra uses too
             var a = new FeatureStatistics(mu1, false, s1, d, null);
             var b = new FeatureStatistics(mu2, false, s2, d, null);
             double best = double.MaxValue, fid = 0;
             for (int r = 0; r < repeat; r++)
             {
                 var sw = Stopwatch.StartNew();
-                fid = FrechetDistance.Compute(a, b, cpu).Distance;
+                fid = FrechetDistance.Compute(a, b).Distance;
                 best = Math.Min(best, sw.Elapsed.TotalSeconds);
             }
             PrintRow("FID 2048-d", best, peer?.GetProperty("seconds").GetDouble());
@@ -99,7 +99,6 @@ internal static class MetricsBenchmark
         var basis = new double[d * k];
         for (int i = 0; i < basis.Length; i++) basis[i] = (rng.NextDouble() - 0.5) * 0.2;
         var sigma = new double[d * d];
-        using var cpu = new CpuBackend();
         HostLinearAlgebra.GemmF64(basis, false, basis, true, sigma, d, d, k);
         for (int i = 0; i < d; i++) sigma[i * d + i] += 0.01 + 0.02 * rng.NextDouble();
         var mu = new double[d];

@@ -34,7 +34,7 @@ internal static class PrecisionRecallBenchmark
                 }
                 var peer = Peers.RunJson("prc_numpy.py", ["prc", file], threads);
 
-                using var cpu = new CpuBackend(threads);
+                using var cpu = BenchDevice.Create(threads);
                 // Hand back what the harness used (feature generation, the peer's input file) before measuring.
                 System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
                 GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);

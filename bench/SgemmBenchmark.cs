@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using DyDiT.Eval.Engine.Backends.Cpu;
+using DyDiT.Eval.Engine.Tensors;
 
 namespace DyDiT.Eval.Bench;
 
@@ -18,7 +19,7 @@ internal static class SgemmBenchmark
     {
         Console.WriteLine($"sgemm, fp32, {threads} thread(s), best of {repeat}; peer: numpy matmul (python3-numpy); OpenBLAS core: {CpuBackend.BlasCore}");
         var peer = RunPeer(threads, repeat);
-        using var cpu = new CpuBackend(threads);
+        using var cpu = BenchDevice.Create(threads);
         Console.WriteLine();
         Console.WriteLine($"{"shape (M×N×K)",-20} {"ours GFLOP/s",13} {"numpy GFLOP/s",14} {"ours/numpy",11}");
         foreach (var (m, n, k) in Shapes)
@@ -31,7 +32,7 @@ internal static class SgemmBenchmark
         return 0;
     }
 
-    private static double Measure(CpuBackend cpu, int m, int n, int k, int repeat)
+    private static double Measure(IBackend cpu, int m, int n, int k, int repeat)
     {
         var rng = new Random(0);
         var a = new float[m * k];

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
-using DyDiT.Eval.Engine.Backends.Cpu;
+using DyDiT.Eval.Engine.Tensors;
 using DyDiT.Eval.Evaluation.Metrics;
 
 namespace DyDiT.Eval.Cli.Commands;
@@ -32,6 +32,8 @@ internal static class EvaluateCommand
         };
         distances.AcceptOnlyFromAmong("fp16", "float32");
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores)" };
+        var device = DeviceOptions.DeviceOption();
+        var precision = DeviceOptions.PrecisionOption(DeviceOptions.FeaturesPrecision);
         var noCache = new Option<bool>("--no-cache") { Description = "Do not read or write the reference-feature cache ($DYDIT_CACHE, default ~/.cache/dydit-eval)" };
         var inception = new InceptionOptions();
         var command = new Command("evaluate",
@@ -39,7 +41,7 @@ internal static class EvaluateCommand
             "A file holding both statistics and features uses the statistics for FID/sFID (as ADM does) and the features for P/R and IS. " +
             "A metric whose inputs are missing is reported as unavailable with the reason.")
         {
-            reference, sample, json, splitSize, distances, threads, noCache,
+            reference, sample, json, splitSize, distances, threads, device, precision, noCache,
         };
         inception.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(() =>
@@ -47,16 +49,16 @@ internal static class EvaluateCommand
             int split = parse.GetValue(splitSize);
             if (split <= 0) throw new UsageException("--split-size must be positive");
             var options = new EvaluationOptions(split, parse.GetValue(distances) == "float32" ? DistanceMode.Float32 : DistanceMode.Fp16);
-            return Run(parse.GetValue(reference)!, parse.GetValue(sample)!, parse.GetValue(json), options, parse.GetValue(threads),
+            return Run(parse.GetValue(reference)!, parse.GetValue(sample)!, parse.GetValue(json), options, parse.GetValue(threads), parse.GetValue(device)!, parse.GetValue(precision),
                 parse.GetValue(inception.Weights), parse.GetValue(inception.Preprocess)!, parse.GetValue(inception.Batch), !parse.GetValue(noCache));
         }));
         return command;
     }
 
-    private static int Run(string referencePath, string samplePath, string? jsonPath, EvaluationOptions options, int threads,
+    private static int Run(string referencePath, string samplePath, string? jsonPath, EvaluationOptions options, int threads, string device, string? precision,
         string? weights, string preprocess, int batch, bool useCache)
     {
-        using var cpu = new CpuBackend(threads);
+        using var cpu = DeviceOptions.Create(device, threads, precision, DeviceOptions.FeaturesPrecision);
         Func<string, Evaluation.Inception.InceptionFeatures>? sampleFeatures = null, referenceFeatures = null;
         if (weights != null)
         {
@@ -64,9 +66,9 @@ internal static class EvaluateCommand
             referenceFeatures = useCache ? InceptionOptions.Cached(sampleFeatures, weights, preprocess, Reference.FeatureCache.Default()) : sampleFeatures;
         }
         Console.Error.WriteLine("computing/reading reference batch statistics...");
-        var reference = MetricInput.Load(referencePath, cpu, referenceFeatures);
+        var reference = MetricInput.Load(referencePath, referenceFeatures);
         Console.Error.WriteLine("computing/reading sample batch statistics...");
-        var sample = MetricInput.Load(samplePath, cpu, sampleFeatures);
+        var sample = MetricInput.Load(samplePath, sampleFeatures);
         var report = Compute(reference, sample, options, cpu);
         foreach (var line in Lines(report)) Console.WriteLine(line);
         if (jsonPath != null) WriteJson(jsonPath, report);
@@ -74,7 +76,7 @@ internal static class EvaluateCommand
     }
 
     /// <summary>ADM's evaluation under the step-by-step progress view; its warnings go to stderr.</summary>
-    internal static EvaluationReport Compute(MetricInput reference, MetricInput sample, EvaluationOptions options, CpuBackend cpu)
+    internal static EvaluationReport Compute(MetricInput reference, MetricInput sample, EvaluationOptions options, IBackend cpu)
     {
         EvaluationReport? report = null;
         Progress.Stepwise(steps =>

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using DyDiT.Eval.Engine.Backends.Cpu;
 
 namespace DyDiT.Eval.Cli.Commands;
 
@@ -14,18 +13,20 @@ internal static class FeaturesCommand
         var images = new Option<string>("--images") { Description = "Image batch: .npz with arr_0 uint8 [N,H,W,3] (ADM's sample format)", Required = true };
         var output = new Option<string>("--output", "-o") { Description = "Features file to write (.npz with pool, spatial, logits)", Required = true };
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores)" };
+        var device = DeviceOptions.DeviceOption();
+        var precision = DeviceOptions.PrecisionOption(DeviceOptions.FeaturesPrecision);
         var inception = new InceptionOptions();
         inception.Weights.Required = true;
         var command = new Command("features",
             "Compute FID Inception features of an image batch: pool (FID, precision/recall), spatial (sFID) and logits " +
             "(Inception Score), exactly as ADM's evaluator computes them. The images are streamed in batches.")
         {
-            images, output, threads,
+            images, output, threads, device, precision,
         };
         inception.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(() =>
         {
-            using var cpu = new CpuBackend(parse.GetValue(threads));
+            using var cpu = DeviceOptions.Create(parse.GetValue(device)!, parse.GetValue(threads), parse.GetValue(precision), DeviceOptions.FeaturesPrecision);
             var extract = InceptionOptions.Extractor(parse.GetValue(inception.Weights)!, cpu,
                 InceptionOptions.Mode(parse.GetValue(inception.Preprocess)!), parse.GetValue(inception.Batch));
             string imagesPath = parse.GetValue(images)!;

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using DyDiT.Eval.Engine.Backends.Cpu;
 using DyDiT.Eval.Engine.Formats;
 using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Engine.Tensors;
@@ -47,13 +46,15 @@ internal static class ForwardCommand
         var preprocess = new Option<string>("--preprocess") { Description = "For arr_0 images: adm (default) or pytorch-fid", DefaultValueFactory = _ => "adm" };
         preprocess.AcceptOnlyFromAmong("adm", "pytorch-fid");
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores)" };
+        var device = DeviceOptions.DeviceOption();
+        var precision = DeviceOptions.PrecisionOption(DeviceOptions.FeaturesPrecision);
         var command = new Command("forward", "Run one network call on recorded inputs and write its outputs (parity checks, debugging a checkpoint).")
         {
-            net, checkpoint, config, inputs, output, preprocess, threads,
+            net, checkpoint, config, inputs, output, preprocess, threads, device, precision,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
-            using var cpu = new CpuBackend(parse.GetValue(threads));
+            using var cpu = DeviceOptions.Create(parse.GetValue(device)!, parse.GetValue(threads), parse.GetValue(precision), DeviceOptions.FeaturesPrecision);
             string inputPath = parse.GetValue(inputs)!, weights = parse.GetValue(checkpoint)!;
             if (!File.Exists(inputPath)) throw new FileNotFoundException($"{inputPath}: file not found", inputPath);
             if (parse.GetValue(net) is "dit" or "dydit" or "sparsedit")
@@ -79,7 +80,7 @@ internal static class ForwardCommand
     }
 
     // x (B, C, H, W), t (B), y (B) [, cfg_scale ()] → out (B, C_out, H, W)
-    private static void Transformer(CpuBackend cpu, string net, string checkpoint, string configName, string inputPath, string outputPath)
+    private static void Transformer(IBackend cpu, string net, string checkpoint, string configName, string inputPath, string outputPath)
     {
         if (!File.Exists(checkpoint)) throw new FileNotFoundException($"{checkpoint}: file not found", checkpoint);
         string? json = File.Exists(configName) ? File.ReadAllText(configName) : null;
@@ -149,7 +150,7 @@ internal static class ForwardCommand
     }
 
     // z (N, 4, h, w) in DiT latent space → decoded (N, 3, 8h, 8w) and uint8_hwc (N, 8h, 8w, 3)
-    private static void Vae(CpuBackend cpu, string checkpoint, string? configPath, string inputPath, string outputPath)
+    private static void Vae(IBackend cpu, string checkpoint, string? configPath, string inputPath, string outputPath)
     {
         using var vae = configPath != null ? VaeDecoder.Load(configPath, checkpoint, cpu) : VaeDecoder.Load(checkpoint, cpu);
         float[] z;

@@ -5,15 +5,16 @@ using DyDiT.Eval.Cluster.Ledger;
 using DyDiT.Eval.Cluster.Merge;
 using DyDiT.Eval.Cluster.Specs;
 using DyDiT.Eval.Cluster.Work;
+using DyDiT.Eval.Engine.Backends;
 using DyDiT.Eval.Evaluation.Metrics;
 using DyDiT.Eval.Evaluation.Reports;
 
 namespace DyDiT.Eval.Cli.Commands;
 
 /// <summary>
-/// <c>dydit-eval run --config RUN.json [--config …] [--workers N] [--ledger URL]</c>: the main job. Plans each run's shards
+/// <c>dydit-eval run --config RUN.json [--config …] [--workers N | --devices cuda:0,cuda:1,…] [--precision tf32] [--ledger URL]</c>: the main job. Plans each run's shards
 /// in the ledger (once: a re-run resumes, keeping every finished shard whose sha256 still matches), keeps N local workers
-/// busy until every shard is done (restarting any that die), shows one live progress view, merges each run's shards
+/// (one per device; default one per visible GPU, else one CPU worker) busy until every shard is done (restarting any that die), shows one live progress view, merges each run's shards
 /// into <c>samples.npz</c>, and, with Inception weights and a reference batch in the spec, evaluates the run from its
 /// per-shard features into <c>metrics.json</c>. Several runs given together share the ledger and the pool of workers.
 /// </summary>
@@ -26,7 +27,13 @@ internal static class RunCommand
             Description = "Run spec JSON (see configs/; repeat to run several models with one pool of workers)",
             Required = true,
         };
-        var workers = new Option<int>("--workers") { Description = "Local worker processes (default 1: one CPU engine; a GPU build starts one per GPU)", DefaultValueFactory = _ => 1 };
+        var workers = new Option<int?>("--workers") { Description = "Local CPU worker processes (without --devices or --workers: one worker per visible GPU, else one CPU worker)" };
+        var devices = new Option<string?>("--devices")
+        {
+            Description = "Comma-separated devices, one local worker each: cuda:0,cuda:1,… or cpu (default: every GPU `doctor` lists, else one cpu worker). " +
+                          "All must compute with the same numerics (device kind, precision, GPU architecture): it is part of the run id",
+        };
+        var precision = DeviceOptions.PrecisionOption(DeviceOptions.SamplingPrecision);
         var ledger = LedgerOption.Create("ledger.sqlite next to the first run's output directory");
         var threads = new Option<int>("--threads") { Description = "CPU threads per worker (default: cores / workers)" };
         var lease = new Option<double>("--lease-seconds") { Description = "Shard lease length; a killed worker's shard returns to the pool after it", DefaultValueFactory = _ => 60 };
@@ -37,29 +44,73 @@ internal static class RunCommand
             "kept busy and restarted when they die, one live progress view, samples.npz in ADM's layout, metrics.json. Re-running the same command " +
             "resumes; the output does not depend on the number of workers or on crashes.")
         {
-            configs, workers, ledger, threads, lease, patience, noEvaluate,
+            configs, workers, devices, precision, ledger, threads, lease, patience, noEvaluate,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
             var paths = parse.GetValue(configs) ?? [];
             if (paths.Length == 0) throw new UsageException("--config is required");
-            int n = parse.GetValue(workers);
-            if (n < 1) throw new UsageException("--workers must be >= 1");
+            var deviceList = WorkerDevices(parse.GetValue(workers), parse.GetValue(devices));
+            int n = deviceList.Count;
+            var p = DeviceOptions.Resolve(deviceList[0], parse.GetValue(precision), DeviceOptions.SamplingPrecision);
+            string numerics = Numerics(deviceList, p);
             double leaseSeconds = parse.GetValue(lease);
             if (!(leaseSeconds >= 1)) throw new UsageException("--lease-seconds must be >= 1");
-            var specs = paths.SelectMany(RunSpec.LoadAll).ToArray();
+            var specs = paths.SelectMany(RunSpec.LoadAll).Select(s => s with { Numerics = numerics }).ToArray();
             var outputs = specs.GroupBy(s => s.Output).FirstOrDefault(g => g.Count() > 1);
             if (outputs != null) throw new UsageException($"two runs write to the same output directory {outputs.Key}");
             string fallback = "sqlite:" + Path.Combine(Path.GetDirectoryName(specs[0].Output)!, Ledgers.DefaultSqliteFileName);
             string location = LedgerOption.Resolve(parse.GetValue(ledger), fallback);
-            int perWorker = parse.GetValue(threads) is > 0 and var t ? t : Math.Max(1, Environment.ProcessorCount / n);
-            var settings = new Settings(n, perWorker, TimeSpan.FromSeconds(leaseSeconds), TimeSpan.FromSeconds(parse.GetValue(patience)), !parse.GetValue(noEvaluate));
+            int cpuWorkers = Math.Max(1, deviceList.Count(d => DeviceSpec.Parse(d).Kind != DeviceKind.Cuda));
+            int perWorker = parse.GetValue(threads) is > 0 and var t ? t : Math.Max(1, Environment.ProcessorCount / cpuWorkers);
+            Console.Error.WriteLine($"workers: {string.Join(", ", deviceList)} ({Backends.PrecisionName(p)}, numerics {numerics})");
+            var settings = new Settings(deviceList, p, perWorker, TimeSpan.FromSeconds(leaseSeconds), TimeSpan.FromSeconds(parse.GetValue(patience)), !parse.GetValue(noEvaluate));
             return LedgerOption.Run(location, l => RunAsync(l, location, specs, settings));
         }));
         return command;
     }
 
-    private sealed record Settings(int Workers, int Threads, TimeSpan Lease, TimeSpan Patience, bool Evaluate);
+    private sealed record Settings(IReadOnlyList<string> Devices, Precision Precision, int Threads, TimeSpan Lease, TimeSpan Patience, bool Evaluate)
+    {
+        public int Workers => Devices.Count;
+
+        /// <summary>Where the evaluation runs: the first GPU when the workers are GPUs, else the CPU backend.</summary>
+        public string EvaluationDevice => DeviceSpec.Parse(Devices[0]).Kind == DeviceKind.Cuda ? Devices[0] : "cpu";
+    }
+
+    /// <summary>
+    /// One device per local worker: <c>--devices</c> as given; else <c>--workers N</c> CPU workers (as before GPUs);
+    /// else every GPU <see cref="Engine.Backends.Cuda.CudaProbe"/> finds, else one CPU worker.
+    /// </summary>
+    private static IReadOnlyList<string> WorkerDevices(int? workers, string? devices)
+    {
+        if (devices != null && workers != null) throw new UsageException("--workers and --devices do not go together (--devices starts one worker per device)");
+        if (devices != null) return DeviceOptions.ParseList(devices);
+        if (workers is int n)
+        {
+            if (n < 1) throw new UsageException("--workers must be >= 1");
+            return Enumerable.Repeat("cpu", n).ToArray();
+        }
+        return DeviceOptions.DefaultDevices();
+    }
+
+    /// <summary>The one numerics identity of the workers' devices; devices that would compute different bytes are a usage error.</summary>
+    private static string Numerics(IReadOnlyList<string> devices, Precision precision)
+    {
+        try
+        {
+            var all = devices.Select(d => (Device: d, Numerics: RunNumerics.Of(d, precision))).ToArray();
+            var kinds = all.Select(a => a.Numerics).Distinct().ToArray();
+            if (kinds.Length > 1)
+                throw new UsageException($"--devices {string.Join(",", devices)} mix numerics ({string.Join(", ", all.Select(a => $"{a.Device}: {a.Numerics}"))}); " +
+                                         "their shards would differ in their bytes: run each kind as its own run");
+            return kinds[0];
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException(e.Message);
+        }
+    }
 
     private static async Task<int> RunAsync(ILedger ledger, string location, RunSpec[] specs, Settings settings)
     {
@@ -111,7 +162,7 @@ internal static class RunCommand
         {
             var result = merged[run.RunId];
             (EvaluationReport Report, string Text)? metrics = settings.Evaluate && spec.Inception != null && spec.Reference != null
-                ? await RunEvaluation.EvaluateAsync(ledger, spec, run, retry, settings.Threads * settings.Workers, stop)
+                ? await RunEvaluation.EvaluateAsync(ledger, spec, run, retry, settings.Threads * settings.Workers, settings.EvaluationDevice, stop)
                 : null;
             var shards = await retry.RunAsync(ct => ledger.GetShardsAsync(run.RunId, ct), stop);
             var events = await retry.RunAsync(ct => ledger.GetEventsAsync(run.RunId, ct), stop);
@@ -134,7 +185,7 @@ internal static class RunCommand
         var view = await RunProgress.SnapshotAsync(ledger, runs, retry, stop);
         if (view.AllDone) return;
         string logs = Path.Combine(runs[0].OutputDirectory, "logs");
-        await using var launcher = new LocalLauncher(slot => WorkerStartInfo(location, runs, settings), settings.Workers, logs,
+        await using var launcher = new LocalLauncher(slot => WorkerStartInfo(location, runs, settings, settings.Devices[slot]), settings.Workers, logs,
             m => Console.Error.WriteLine(m));
         var progress = new RunProgress(view);
         try
@@ -162,12 +213,14 @@ internal static class RunCommand
         Console.Error.WriteLine(progress.Summary());
     }
 
-    private static ProcessStartInfo WorkerStartInfo(string location, RunRecord[] runs, Settings settings)
+    private static ProcessStartInfo WorkerStartInfo(string location, RunRecord[] runs, Settings settings, string device)
     {
         var self = SelfCommand();
         var args = new List<string>(self.Skip(1))
         {
             "worker",
+            "--device", device,
+            "--precision", Backends.PrecisionName(settings.Precision),
             "--threads", settings.Threads.ToString(CultureInfo.InvariantCulture),
             "--lease-seconds", settings.Lease.TotalSeconds.ToString("R", CultureInfo.InvariantCulture),
             "--ledger-patience", settings.Patience.TotalSeconds.ToString("R", CultureInfo.InvariantCulture),

@@ -2,7 +2,6 @@ using DyDiT.Eval.Cluster.Ledger;
 using DyDiT.Eval.Cluster.Merge;
 using DyDiT.Eval.Cluster.Specs;
 using DyDiT.Eval.Cluster.Work;
-using DyDiT.Eval.Engine.Backends.Cpu;
 using DyDiT.Eval.Evaluation.Metrics;
 
 namespace DyDiT.Eval.Cli.Commands;
@@ -16,10 +15,10 @@ internal static class RunEvaluation
     public const string MetricsFile = "metrics.json";
 
     public static async Task<(EvaluationReport Report, string Text)> EvaluateAsync(ILedger ledger, RunSpec spec, RunRecord run, LedgerRetry retry,
-        int threads, CancellationToken stop)
+        int threads, string device, CancellationToken stop)
     {
         var shards = await retry.RunAsync(ct => ledger.GetShardsAsync(run.RunId, ct), stop);
-        using var cpu = new CpuBackend(threads);
+        using var cpu = DeviceOptions.Create(device, threads, null, DeviceOptions.FeaturesPrecision);
         var extract = InceptionOptions.Extractor(spec.Inception!, cpu, InceptionOptions.Mode(spec.Preprocess), Evaluation.Inception.FeatureExtractor.DefaultBatchSize);
         string features = Path.Combine(run.OutputDirectory, ShardFiles.Features);
         if (!RunMerger.MergeFeatures(run, shards, features))
@@ -29,8 +28,8 @@ internal static class RunEvaluation
         }
         var referenceFeatures = InceptionOptions.Cached(extract, spec.Inception!, spec.Preprocess, Reference.FeatureCache.Default());
         Console.Error.WriteLine($"run {spec.Name}: reference statistics from {spec.Reference}...");
-        var reference = MetricInput.Load(spec.Reference!, cpu, referenceFeatures);
-        var sample = MetricInput.Load(features, cpu);
+        var reference = MetricInput.Load(spec.Reference!, referenceFeatures);
+        var sample = MetricInput.Load(features);
         var report = EvaluateCommand.Compute(reference, sample, new EvaluationOptions(), cpu);
         var lines = EvaluateCommand.Lines(report);
         Console.WriteLine($"== {spec.Name} ({run.RunId}) vs {Path.GetFileName(spec.Reference)}");

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using DyDiT.Eval.Engine.Backends.Cpu;
+using DyDiT.Eval.Engine.Tensors;
 using DyDiT.Eval.Engine.Formats;
 using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Workers.Diffusion;
@@ -70,6 +70,8 @@ internal static class SampleCommand
         var imageSize = new Option<int>("--image-size") { Description = "Image size for a preset --model (latent size = image size / 8)", DefaultValueFactory = _ => 256 };
         var numClasses = new Option<int>("--num-classes") { Description = "Classes of a preset --model", DefaultValueFactory = _ => 1000 };
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores)" };
+        var device = DeviceOptions.DeviceOption();
+        var precision = DeviceOptions.PrecisionOption(DeviceOptions.SamplingPrecision);
         var net = new Option<string?>("--net")
         {
             Description = "Network kind: dit, dydit or sparsedit (default: from the preset, the JSON class, or DyDiT routers found in the checkpoint); " +
@@ -82,7 +84,7 @@ internal static class SampleCommand
             "three channels, sd-vae decoding, uint8 as sample_ddp.py) and stream them into an .npz batch.")
         {
             model, checkpoint, vae, numSamples, start, seed, cfgScale, steps, sampler, eta, rng, noise, labels, latents, batchSize,
-            imageSize, numClasses, threads, net, output,
+            imageSize, numClasses, threads, device, precision, net, output,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
@@ -100,7 +102,7 @@ internal static class SampleCommand
                 preset != null && !Given(labels) ? preset.Labels : parse.GetValue(labels), parse.GetValue(latents), parse.GetValue(batchSize),
                 preset != null && !Given(imageSize) ? preset.ImageSize : parse.GetValue(imageSize),
                 preset != null && !Given(numClasses) ? preset.NumClasses : parse.GetValue(numClasses),
-                parse.GetValue(threads), parse.GetValue(output)!, parse.GetValue(net) ?? preset?.Net);
+                parse.GetValue(threads), parse.GetValue(device)!, parse.GetValue(precision), parse.GetValue(output)!, parse.GetValue(net) ?? preset?.Net);
             return Run(request);
         }));
         return command;
@@ -109,11 +111,12 @@ internal static class SampleCommand
     private sealed record Request(
         string Model, string Checkpoint, string? Vae, int NumSamples, long Start, long Seed, float CfgScale, int Steps, SamplerKind Kind, double Eta,
         string Rng, bool RngGiven, string? Noise, string? Labels, bool Latents, int BatchSize, int ImageSize, int NumClasses, int Threads,
-        string Output, string? Net);
+        string Device, string? Precision, string Output, string? Net);
 
     private static int Run(Request r)
     {
         // ---- arguments that can be checked before anything is loaded ----
+        DeviceOptions.Resolve(r.Device, r.Precision, DeviceOptions.SamplingPrecision);
         if (r.NumSamples <= 0) throw new UsageException("--num-samples must be positive");
         if (r.BatchSize <= 0) throw new UsageException("--batch-size must be positive");
         if (r.Seed < 0) throw new UsageException("--seed must be >= 0");
@@ -134,7 +137,7 @@ internal static class SampleCommand
         var schedule = DiffusionSchedule.Create(r.Steps.ToString(CultureInfo.InvariantCulture));
 
         // ---- models and noise ----
-        using var cpu = new CpuBackend(r.Threads);
+        using var cpu = DeviceOptions.Create(r.Device, r.Threads, r.Precision, DeviceOptions.SamplingPrecision);
         using var network = LoadModel(r, cpu);
         if (r.Labels == "balanced")
             givenLabels = Enumerable.Range(0, r.NumSamples).Select(k => (r.Start + k) % network.NumClasses).ToArray();
@@ -222,7 +225,7 @@ internal static class SampleCommand
         return ExitCodes.Ok;
     }
 
-    private static IDiffusionModel LoadModel(Request r, CpuBackend cpu)
+    private static IDiffusionModel LoadModel(Request r, IBackend cpu)
     {
         try
         {

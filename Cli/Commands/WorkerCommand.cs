@@ -1,12 +1,14 @@
 using System.CommandLine;
 using DyDiT.Eval.Cluster.Ledger;
 using DyDiT.Eval.Cluster.Work;
-using DyDiT.Eval.Engine.Backends.Cpu;
+using DyDiT.Eval.Cluster.Specs;
+using DyDiT.Eval.Engine.Backends;
+using DyDiT.Eval.Engine.Tensors;
 
 namespace DyDiT.Eval.Cli.Commands;
 
 /// <summary>
-/// <c>dydit-eval worker --ledger URL [--run ID]… [--device cpu|cuda:N] [--threads T]</c>: joins the runs in a ledger from
+/// <c>dydit-eval worker --ledger URL [--run ID]… [--device cpu|cuda:N|ilgpu-cpu] [--precision fp32|tf32|bf16] [--threads T]</c>: joins the runs in a ledger from
 /// any host: claims shards, generates them into each run's output directory, records them, and exits when no work is
 /// left. SIGTERM / Ctrl-C give the current shard back and exit with 130.
 /// </summary>
@@ -20,7 +22,8 @@ internal static class WorkerCommand
             Description = "Serve only this run id (repeatable); default: every run in the ledger, oldest first",
             AllowMultipleArgumentsPerToken = false,
         };
-        var device = new Option<string>("--device") { Description = "cpu, or cuda:N (no CUDA backend in this build yet)", DefaultValueFactory = _ => "cpu" };
+        var device = DeviceOptions.DeviceOption();
+        var precision = DeviceOptions.PrecisionOption(DeviceOptions.SamplingPrecision);
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores). Workers of one run should use the same count: " +
                                                                   "OpenBLAS's thread split can change float rounding, and so a sample's bytes" };
         var lease = new Option<double>("--lease-seconds") { Description = "Lease length; heartbeats renew it every fifth of it. A dead worker's shard returns to the pool after it", DefaultValueFactory = _ => 60 };
@@ -32,32 +35,41 @@ internal static class WorkerCommand
             "write shard-<first>-<last>.npz to the run's output directory (a shared filesystem in a cluster), compute its Inception features when " +
             "the run has Inception weights, record sha256, time and MACs, and repeat until the runs are done.")
         {
-            ledger, runs, device, threads, lease, patience, maxShards, parent,
+            ledger, runs, device, precision, threads, lease, patience, maxShards, parent,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
             string dev = parse.GetValue(device)!;
-            if (dev.StartsWith("cuda", StringComparison.OrdinalIgnoreCase))
-                throw new EnvironmentException($"--device {dev}: this build has no CUDA backend yet; use --device cpu");
-            if (dev != "cpu") throw new UsageException($"--device '{dev}' is not cpu or cuda:N");
+            var p = DeviceOptions.Resolve(dev, parse.GetValue(precision), DeviceOptions.SamplingPrecision);
+            string numerics;
+            try
+            {
+                numerics = RunNumerics.Of(dev, p);
+                dev = DeviceSpec.Parse(dev).ToString();
+            }
+            catch (ArgumentException e)
+            {
+                throw new UsageException(e.Message);
+            }
             double leaseSeconds = parse.GetValue(lease);
             if (!(leaseSeconds >= 1)) throw new UsageException("--lease-seconds must be >= 1");
             var options = new WorkerOptions(parse.GetValue(runs) ?? [], TimeSpan.FromSeconds(leaseSeconds), TimeSpan.FromSeconds(Math.Min(2, leaseSeconds / 2)),
-                TimeSpan.FromSeconds(parse.GetValue(patience)), dev, parse.GetValue(maxShards));
-            return Run(LedgerOption.Resolve(parse.GetValue(ledger)), options, parse.GetValue(threads), parse.GetValue(parent));
+                TimeSpan.FromSeconds(parse.GetValue(patience)), dev, parse.GetValue(maxShards), numerics);
+            string location = LedgerOption.Resolve(parse.GetValue(ledger));
+            using var backend = DeviceOptions.Create(dev, parse.GetValue(threads), Backends.PrecisionName(p), DeviceOptions.SamplingPrecision);
+            return Run(location, options, backend, parse.GetValue(parent));
         }));
         return command;
     }
 
-    private static int Run(string location, WorkerOptions options, int threads, int? parentPid)
+    private static int Run(string location, WorkerOptions options, IBackend backend, int? parentPid)
     {
         using var stop = new StopSignals();
         using var watch = parentPid is int pid ? WatchParent(pid, stop) : null;
         return LedgerOption.Run(location, async ledger =>
         {
-            using var cpu = new CpuBackend(threads);
-            var worker = new ShardWorker(ledger, options, cpu, m => Console.Error.WriteLine(m));
-            Console.Error.WriteLine($"worker {worker.WorkerId} on {ledger.Description} ({cpu.Threads} thread(s))");
+            var worker = new ShardWorker(ledger, options, backend, m => Console.Error.WriteLine(m));
+            Console.Error.WriteLine($"worker {worker.WorkerId} on {ledger.Description}: {backend.Name}, {options.Numerics} numerics ({backend.Threads} thread(s))");
             await worker.RunAsync(stop.Token);
             Console.Error.WriteLine($"worker {worker.WorkerId}: no work left; {worker.ShardsDone} shard(s) done");
             return ExitCodes.Ok;

@@ -1,7 +1,8 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using DyDiT.Eval.Engine.Backends.Cpu;
+using DyDiT.Eval.Engine.Backends;
+using DyDiT.Eval.Engine.Tensors;
 using DyDiT.Eval.Engine.Formats;
 using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Workers.Networks;
@@ -75,7 +76,7 @@ public static class DemoAssets
             return full;
         }
 
-        using var cpu = new CpuBackend(threads: 1);
+        using var cpu = Backends.Create("cpu", threads: 1);
         var config = DemoTransformer.Config;
 
         log($"DiT {Describe(config)}");
@@ -129,7 +130,7 @@ public static class DemoAssets
 
     // ---- reference batch ----
 
-    private static void WriteReference(string path, string vaeFolder, DitConfig config, DemoOptions options, CpuBackend cpu)
+    private static void WriteReference(string path, string vaeFolder, DitConfig config, DemoOptions options, IBackend cpu)
     {
         const int Chunk = 50;
         var random = new DemoRandom(options.Seed, "reference");

@@ -22,6 +22,8 @@ namespace DyDiT.Eval.Cluster.Specs;
 /// <item>optional: <c>inception</c> (FID Inception weights: per-shard features), <c>reference</c> (ADM reference batch:
 /// metrics after the merge), <c>preprocess</c> (adm), <c>lambda</c> (DyDiT's target rate, for the report),
 /// <c>demo</c> (random demo weights), <c>description</c>.</item>
+/// <item><c>numerics</c>: set by <c>run</c> from its devices and precision (<see cref="RunNumerics"/>, default <c>cpu-fp32</c>);
+/// workers with other numerics refuse the run.</item>
 /// </list>
 /// </summary>
 public sealed record RunSpec
@@ -30,7 +32,7 @@ public sealed record RunSpec
     [
         "name", "description", "model", "net", "checkpoint", "vae", "num_samples", "seed", "cfg_scale", "steps", "sampler", "eta",
         "labels", "image_size", "num_classes", "shard_size", "batch_size", "output", "inception", "reference", "preprocess",
-        "lambda", "demo",
+        "lambda", "demo", "numerics",
     ];
 
     public required string Name { get; init; }
@@ -82,6 +84,9 @@ public sealed record RunSpec
     public double? Lambda { get; init; }
 
     public bool Demo { get; init; }
+
+    /// <summary>The numerics identity the run is generated with (<see cref="RunNumerics"/>); part of the run id unless it is <c>cpu-fp32</c>.</summary>
+    public string Numerics { get; init; } = RunNumerics.Cpu;
 
     /// <summary>The spec file it was read from (null when rebuilt from a ledger).</summary>
     public string? SourcePath { get; init; }
@@ -213,6 +218,7 @@ public sealed record RunSpec
             Preprocess = Text("preprocess", required: false) ?? "adm",
             Lambda = Double("lambda"),
             Demo = demo,
+            Numerics = Text("numerics", required: false) ?? RunNumerics.Cpu,
             SourcePath = file,
         };
         spec.CheckValues(file);
@@ -295,6 +301,7 @@ public sealed record RunSpec
             w.WriteString("preprocess", Preprocess);
             if (Lambda is double l) w.WriteNumber("lambda", l);
             if (Demo) w.WriteBoolean("demo", true);
+            if (Numerics != RunNumerics.Cpu) w.WriteString("numerics", Numerics);
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.ToArray());
@@ -303,7 +310,8 @@ public sealed record RunSpec
     /// <summary>
     /// The run id: 16 hex digits of SHA-256 over everything that changes the run's shard files — the model (preset name or
     /// the model JSON's bytes), network kind, the weights' and VAE's content hashes (not their paths), sample count,
-    /// seed, guidance, steps, sampler, η, labels (mode or the label file's bytes), sizes and shard size. Batch size,
+    /// seed, guidance, steps, sampler, η, labels (mode or the label file's bytes), sizes, shard size and the numerics identity
+    /// (<see cref="Numerics"/>; left out for <c>cpu-fp32</c>, so CPU runs keep the ids they had before GPUs). Batch size,
     /// thread count, workers, names and paths do not enter: they change nothing in the output.
     /// </summary>
     public string ComputeRunId()
@@ -328,6 +336,7 @@ public sealed record RunSpec
             "shard_size=" + ShardSize.ToString(CultureInfo.InvariantCulture),
             "noise=per-sample",
         };
+        if (Numerics != RunNumerics.Cpu) parts.Add("numerics=" + Numerics);
         var digest = SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("\n", parts)));
         return Convert.ToHexStringLower(digest)[..16];
     }

@@ -14,6 +14,18 @@ public static class RunPlanner
     public static async Task<RunRecord> PlanAsync(ILedger ledger, RunSpec spec, LedgerRetry retry, CancellationToken cancellation)
     {
         string runId = spec.ComputeRunId();
+        // The same settings under other numerics are another run (another id) whose shard files would land on this one's.
+        var runs = await retry.RunAsync(ct => ledger.ListRunsAsync(ct), cancellation).ConfigureAwait(false);
+        foreach (var other in runs)
+        {
+            if (other.RunId == runId || Path.GetFullPath(other.OutputDirectory) != Path.GetFullPath(spec.Output)) continue;
+            var otherSpec = RunSpec.FromJson(other.SpecJson, $"run {other.RunId} in {ledger.Description}");
+            if (otherSpec.Numerics != spec.Numerics)
+                throw new RunConflictException(
+                    $"{spec.SourcePath ?? spec.Name}: output {spec.Output} already holds run {other.RunId}, generated with {otherSpec.Numerics} numerics; " +
+                    $"this run computes with {spec.Numerics}, and shards of different numerics are never merged: use another output directory, " +
+                    $"or the devices and precision that run was planned with");
+        }
         Directory.CreateDirectory(spec.Output);
         var record = new RunRecord(runId, spec.Name, spec.ToJson(), spec.Output, spec.NumSamples, spec.ShardSize, DateTimeOffset.UtcNow);
         var stored = await retry.RunAsync(ct => ledger.RegisterRunAsync(record, ct), cancellation).ConfigureAwait(false);

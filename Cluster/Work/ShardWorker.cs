@@ -12,6 +12,8 @@ namespace DyDiT.Eval.Cluster.Work;
 /// <see cref="Lease"/>: how long a claim holds without a heartbeat (heartbeats every fifth of it).
 /// <see cref="IdlePoll"/>: how often to look again when every remaining shard is leased to someone else.
 /// <see cref="LedgerPatience"/>: how long ledger calls are retried before the worker gives up.
+/// <see cref="Device"/>: the device name, for the ledger. <see cref="Numerics"/>: this worker's numerics identity
+/// (<see cref="RunNumerics"/>); a run planned with other numerics is refused.
 /// </summary>
 public sealed record WorkerOptions(
     IReadOnlyList<string> RunIds,
@@ -19,7 +21,8 @@ public sealed record WorkerOptions(
     TimeSpan IdlePoll,
     TimeSpan LedgerPatience,
     string Device = "cpu",
-    int? MaxShards = null);
+    int? MaxShards = null,
+    string Numerics = RunNumerics.Cpu);
 
 /// <summary>
 /// One worker: claims a shard, generates it (<see cref="ShardGenerator"/>) into <c>shard-a-b.npz</c> in the run's output
@@ -127,6 +130,22 @@ public sealed class ShardWorker
     {
         var run = await RunAsync(lease.RunId, cancellation).ConfigureAwait(false);
         var spec = RunSpec.FromJson(run.SpecJson, $"run {run.RunId} in {_ledger.Description}");
+        if (spec.Numerics != _options.Numerics)
+        {
+            try
+            {
+                using var quick = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                await _ledger.AbandonAsync(lease, $"worker numerics {_options.Numerics} differ from the run's {spec.Numerics}", quick.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                _log($"{WorkerId}: could not give shard {lease.ShardIndex} back ({e.Message}); it returns to the pool when its lease expires");
+            }
+            throw new RunConflictException(
+                $"run {run.Name} ({run.RunId}) was planned for {spec.Numerics} numerics but this worker computes with {_options.Numerics} " +
+                $"(--device {_options.Device}); its shards would not match the others byte for byte. Start the worker with the run's device " +
+                "kind and precision, or serve other runs with --run");
+        }
         string file = ShardFiles.SamplesName(lease.First, lease.Count);
         string path = Path.Combine(run.OutputDirectory, file);
         _log($"{WorkerId}: shard {lease.ShardIndex} [{lease.First}, {lease.First + lease.Count - 1}] of {run.Name} ({run.RunId})" +

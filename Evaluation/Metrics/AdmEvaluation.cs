@@ -39,14 +39,14 @@ public static class AdmEvaluation
             : MetricValue.Missing(sample.Pool is null ? "sample side has statistics only" : "sample features have no 'logits'");
 
         status?.Invoke("computing FID...");
-        var fid = Frechet(sample.PoolStatistics!, reference.PoolStatistics!, "pool", backend, warnings);
+        var fid = Frechet(sample.PoolStatistics!, reference.PoolStatistics!, "pool", warnings);
 
         status?.Invoke("computing sFID...");
         MetricValue sfid = sample.SpatialStatistics is null
             ? MetricValue.Missing($"{Side(sample, "sample")} has no spatial features or mu_s/sigma_s")
             : reference.SpatialStatistics is null
                 ? MetricValue.Missing($"{Side(reference, "reference")} has no spatial features or mu_s/sigma_s")
-                : Frechet(sample.SpatialStatistics, reference.SpatialStatistics, "spatial", backend, warnings);
+                : Frechet(sample.SpatialStatistics, reference.SpatialStatistics, "spatial", warnings);
 
         MetricValue precision, recall;
         if (sample.Pool is null || reference.Pool is null)
@@ -82,9 +82,9 @@ public static class AdmEvaluation
     }
 
     private static MetricValue Frechet(FeatureStatistics s, FeatureStatistics r, string what,
-        IBackend backend, List<string> warnings)
+        List<string> warnings)
     {
-        var result = FrechetDistance.Compute(s, r, backend);
+        var result = FrechetDistance.Compute(s, r);
         if (result.Warning != null) warnings.Add($"{what}: {result.Warning}");
         return MetricValue.Of(result.Distance);
     }

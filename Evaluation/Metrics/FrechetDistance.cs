@@ -1,5 +1,4 @@
 using DyDiT.Eval.Engine.LinearAlgebra;
-using DyDiT.Eval.Engine.Tensors;
 
 namespace DyDiT.Eval.Evaluation.Metrics;
 
@@ -19,7 +18,7 @@ public static class FrechetDistance
 
     public const string EpsilonWarning = "fid calculation produces singular product; adding 1e-06 to diagonal of cov estimates";
 
-    public static FrechetResult Compute(FeatureStatistics sample, FeatureStatistics reference, IBackend backend)
+    public static FrechetResult Compute(FeatureStatistics sample, FeatureStatistics reference)
     {
         if (sample.Dim != reference.Dim)
             throw new ArgumentException($"statistics have different dimensions: sample {sample.Dim}, reference {reference.Dim}");
@@ -42,14 +41,14 @@ public static class FrechetDistance
             for (int i = 0; i < d; i++) { s1[i * d + i] += Epsilon; s2[i * d + i] += Epsilon; }
         }
 
-        double traceSqrt = TraceSqrtProduct(s1, s2, d, backend);
+        double traceSqrt = TraceSqrtProduct(s1, s2, d);
         double meanTerm = MeanTerm(sample, reference);
         double distance = meanTerm + sample.SigmaTrace() + reference.SigmaTrace() - 2 * traceSqrt;
         return new FrechetResult(distance, meanTerm, traceSqrt, eps, eps ? EpsilonWarning : null);
     }
 
     /// <summary>Tr √(Σ₁Σ₂) for symmetric positive semi-definite Σ₁, Σ₂ (row-major d×d); neither is modified.</summary>
-    public static double TraceSqrtProduct(double[] s1, double[] s2, int d, IBackend backend)
+    public static double TraceSqrtProduct(double[] s1, double[] s2, int d)
     {
         var factor = (double[])s1.Clone();
         var m = new double[(long)d * d];

@@ -42,7 +42,7 @@ public sealed class MetricInput
     /// batches (images and <c>mu</c>/<c>sigma</c>) the stored statistics are used for FID/sFID and the images' features
     /// for precision/recall, as ADM does.
     /// </summary>
-    public static MetricInput Load(string path, IBackend backend, Func<string, Inception.InceptionFeatures>? imageFeatures = null)
+    public static MetricInput Load(string path, Func<string, Inception.InceptionFeatures>? imageFeatures = null)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found", path);
         using var npz = NpzArchive.Open(path);
@@ -60,12 +60,12 @@ public sealed class MetricInput
             input.Count = n;
             input.PoolDim = d;
             if (n < 2) throw new TensorFileException(path, $"array 'pool' has {n} row(s); statistics need at least 2 samples");
-            input.PoolStatistics ??= StatisticsAccumulator.Compute(pool, d, backend);
+            input.PoolStatistics ??= StatisticsAccumulator.Compute(pool, d);
             if (npz.Contains("spatial") && input.SpatialStatistics == null)
             {
                 var (spatial, ns, ds) = ReadFeatures(npz, "spatial", expectedColumns: null);
                 if (ns != n) throw new TensorFileException(path, $"array 'spatial' has {ns} rows but 'pool' has {n}");
-                input.SpatialStatistics = StatisticsAccumulator.Compute(spatial, ds, backend);
+                input.SpatialStatistics = StatisticsAccumulator.Compute(spatial, ds);
             }
             if (npz.Contains("logits"))
             {
@@ -86,8 +86,8 @@ public sealed class MetricInput
             input.PoolDim = FidInception.PoolFeatures;
             input.Logits = f.Logits;
             input.LogitsDim = FidInception.Classes;
-            input.PoolStatistics ??= StatisticsAccumulator.Compute(f.Pool, FidInception.PoolFeatures, backend);
-            input.SpatialStatistics ??= StatisticsAccumulator.Compute(f.Spatial, FidInception.SpatialFeatures, backend);
+            input.PoolStatistics ??= StatisticsAccumulator.Compute(f.Pool, FidInception.PoolFeatures);
+            input.SpatialStatistics ??= StatisticsAccumulator.Compute(f.Spatial, FidInception.SpatialFeatures);
         }
         if (input.PoolStatistics == null)
         {

@@ -1,6 +1,5 @@
 using DyDiT.Eval.Engine.LinearAlgebra;
 using System.Numerics.Tensors;
-using DyDiT.Eval.Engine.Tensors;
 
 namespace DyDiT.Eval.Evaluation.Metrics;
 
@@ -12,18 +11,16 @@ namespace DyDiT.Eval.Evaluation.Metrics;
 public sealed class StatisticsAccumulator
 {
     private const int BatchRows = 512;
-    private readonly IBackend _backend;
     private readonly float[] _sum32;
     private readonly double[] _shift;      // first row: centring keeps the float64 Gram accurate
     private readonly double[] _sumCentred;
     private readonly double[] _gram;       // lower triangle of Σ (x − shift)ᵀ(x − shift)
     private readonly double[] _batch;
 
-    public StatisticsAccumulator(int dim, IBackend backend)
+    public StatisticsAccumulator(int dim)
     {
         if (dim <= 0) throw new ArgumentOutOfRangeException(nameof(dim));
         Dim = dim;
-        _backend = backend;
         _sum32 = new float[dim];
         _shift = new double[dim];
         _sumCentred = new double[dim];
@@ -82,9 +79,9 @@ public sealed class StatisticsAccumulator
     }
 
     /// <summary>One pass over a whole [N, Dim] feature matrix.</summary>
-    public static FeatureStatistics Compute(ReadOnlySpan<float> features, int dim, IBackend backend)
+    public static FeatureStatistics Compute(ReadOnlySpan<float> features, int dim)
     {
-        var acc = new StatisticsAccumulator(dim, backend);
+        var acc = new StatisticsAccumulator(dim);
         acc.Add(features);
         return acc.Finish();
     }

@@ -112,7 +112,7 @@ public sealed class EvaluateTests : IDisposable
         using (var npz = Fixture("spatial2023"))
         {
             // ADM's reference layout: statistics only; the sample side as features with a spatial array.
-            var refStats = Evaluation.Metrics.StatisticsAccumulator.Compute(npz["acts_ref"].ToFloat32(), 2023, new Engine.Backends.Cpu.CpuBackend());
+            var refStats = Evaluation.Metrics.StatisticsAccumulator.Compute(npz["acts_ref"].ToFloat32(), 2023);
             reference = Write("ref_stats.npz",
                 As("mu", npz["mu_ref"]),
                 ("sigma", DType.Float64, [2023, 2023], System.Runtime.InteropServices.MemoryMarshal.AsBytes(refStats.Sigma.AsSpan()).ToArray()),

@@ -1,6 +1,6 @@
 using System.IO.Compression;
 using System.Text.Json;
-using DyDiT.Eval.Engine.Backends.Cpu;
+using DyDiT.Eval.Engine.Backends;
 using DyDiT.Eval.Engine.Formats;
 using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Evaluation.Metrics;
@@ -160,9 +160,9 @@ public sealed class FeaturesTests : IDisposable
     [Fact]
     public void EvaluateOnImageBatchesUsesStoredStatisticsAndCachesReferenceFeatures()
     {
-        using var cpu = new CpuBackend();
+        using var cpu = Backends.Create("cpu");
         string reference, sample;
-        FeatureStatistics Stats(float[] rows, int dim) => StatisticsAccumulator.Compute(rows, dim, cpu);
+        FeatureStatistics Stats(float[] rows, int dim) => StatisticsAccumulator.Compute(rows, dim);
         float[] admRefPool, adm256Pool, adm256Spatial, adm256Logits, storedPool, storedSpatial;
         using (var io = Io())
         {
@@ -180,8 +180,8 @@ public sealed class FeaturesTests : IDisposable
                 Doubles("mu_s", ss.Mu, 2023), Doubles("sigma_s", ss.Sigma, 2023, 2023));
             sample = Write("samples.npz", As("arr_0", io["images_256"]));
         }
-        double fid = FrechetDistance.Compute(Stats(adm256Pool, 2048), Stats(storedPool, 2048), cpu).Distance;
-        double sfid = FrechetDistance.Compute(Stats(adm256Spatial, 2023), Stats(storedSpatial, 2023), cpu).Distance;
+        double fid = FrechetDistance.Compute(Stats(adm256Pool, 2048), Stats(storedPool, 2048)).Distance;
+        double sfid = FrechetDistance.Compute(Stats(adm256Spatial, 2023), Stats(storedSpatial, 2023)).Distance;
         double inceptionScore = InceptionScore.FromLogits(adm256Logits, 1008).Score;
         var pr = PrecisionRecall.Compute(admRefPool, adm256Pool, 2048, cpu);
 

@@ -308,11 +308,12 @@ public sealed class WorkerSignalTests : IDisposable
     }
 
     [Fact]
-    public void CudaDeviceIsAnEnvironmentError()
+    public void CudaDeviceWithoutADriverIsAnEnvironmentError()
     {
+        if (Engine.Backends.Cuda.CudaProbe.Run().Problem == null) return; // this machine has a usable GPU
         var r = CliProcess.Run("worker", "--ledger", "sqlite:" + Path.Combine(_dir.FullName, "l.sqlite"), "--device", "cuda:0");
         Assert.Equal(3, r.ExitCode);
-        Assert.Contains("CUDA", r.Stderr);
+        Assert.Contains("libcuda", r.Stderr);
     }
 }
 

@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using DyDiT.Eval.Engine.Backends.Cpu;
+using DyDiT.Eval.Engine.Backends;
 using DyDiT.Eval.Engine.Formats;
 using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Tests.Common;
@@ -118,7 +118,7 @@ public sealed class SampleTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(labels, Int64(l["labels"]));
         // and the images are the decoded latents (decode(z / 0.18215), sample_ddp.py's uint8 conversion), one sample per
         // call: the VAE's convolutions are not batch-invariant either
-        using var cpu = new CpuBackend(2);
+        using var cpu = Backends.Create("cpu", 2);
         using var vae = VaeDecoder.Load(Fixtures.Path("vae", "vae_tiny"), cpu);
         var z = l["latents"].ToFloat32();
         for (int i = 0; i < z.Length; i++) z[i] /= VaeDecoder.LatentScale;

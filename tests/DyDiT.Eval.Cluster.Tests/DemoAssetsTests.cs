@@ -1,7 +1,8 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using DyDiT.Eval.Cluster.Demo;
-using DyDiT.Eval.Engine.Backends.Cpu;
+using DyDiT.Eval.Engine.Backends;
+using DyDiT.Eval.Engine.Tensors;
 using DyDiT.Eval.Engine.Formats;
 using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Engine.Formats.Torch;
@@ -45,7 +46,7 @@ public sealed class DemoFolder : IDisposable
 /// </summary>
 public sealed class DemoAssetsTests(DemoFolder demo, ITestOutputHelper output) : IClassFixture<DemoFolder>, IDisposable
 {
-    private readonly CpuBackend _cpu = new(threads: 1);
+    private readonly IBackend _cpu = Backends.Create("cpu", threads: 1);
 
     public void Dispose() => _cpu.Dispose();
 

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using DyDiT.Eval.Engine.Backends.Cpu;
 using DyDiT.Eval.Engine.Formats;
 using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Evaluation.Metrics;
@@ -12,11 +11,8 @@ namespace DyDiT.Eval.Evaluation.Tests;
 /// Statistics and FID/sFID against fixtures/metrics (ADM's evaluator.py). Tolerances from the fixture README:
 /// mu 1e-5 relative / 2e-6 absolute, sigma ~1e-12 relative, FID ≤ 1e-5 relative (≤ 1e-6 on the eps path).
 /// </summary>
-public sealed class FrechetDistanceTests : IDisposable
+public sealed class FrechetDistanceTests
 {
-    private readonly CpuBackend _cpu = new();
-
-    public void Dispose() => _cpu.Dispose();
 
     private static JsonElement Manifest() =>
         JsonDocument.Parse(File.ReadAllText(Fixtures.Path("metrics", "manifest.json"))).RootElement.GetProperty("cases");
@@ -40,7 +36,7 @@ public sealed class FrechetDistanceTests : IDisposable
         FeatureStatistics Stats(string name)
         {
             var a = npz[name];
-            return StatisticsAccumulator.Compute(a.ToFloat32(), (int)a.Shape[1], _cpu);
+            return StatisticsAccumulator.Compute(a.ToFloat32(), (int)a.Shape[1]);
         }
         return (Stats("acts_sample"), Stats("acts_ref"), npz);
     }
@@ -89,7 +85,7 @@ public sealed class FrechetDistanceTests : IDisposable
         var expected = c.TryGetProperty("fid", out var f) ? f : c.GetProperty("sfid");
         var (sample, reference, npz) = Load(caseName);
         npz.Dispose();
-        var result = FrechetDistance.Compute(sample, reference, _cpu);
+        var result = FrechetDistance.Compute(sample, reference);
         bool eps = expected.GetProperty("eps_path_taken").GetBoolean();
         Assert.Equal(eps, result.EpsilonApplied);
         Assert.Equal(eps ? FrechetDistance.EpsilonWarning : null, result.Warning);
@@ -118,8 +114,8 @@ public sealed class FrechetDistanceTests : IDisposable
     {
         using var npz = NpzArchive.Open(Fixtures.Path("metrics", "small64.npz"));
         var acts = npz["acts_ref"].ToFloat32();
-        var whole = StatisticsAccumulator.Compute(acts, 64, _cpu);
-        var acc = new StatisticsAccumulator(64, _cpu);
+        var whole = StatisticsAccumulator.Compute(acts, 64);
+        var acc = new StatisticsAccumulator(64);
         int pos = 0; // shards of varying size, as they arrive from workers
         foreach (int rows in new[] { 1, 7, 500, 1000, 1492 })
         {

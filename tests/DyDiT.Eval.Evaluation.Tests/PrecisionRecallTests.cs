@@ -1,5 +1,6 @@
 using System.Text.Json;
-using DyDiT.Eval.Engine.Backends.Cpu;
+using DyDiT.Eval.Engine.Backends;
+using DyDiT.Eval.Engine.Tensors;
 using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Evaluation.Metrics;
 using DyDiT.Eval.Tests.Common;
@@ -14,7 +15,7 @@ namespace DyDiT.Eval.Evaluation.Tests;
 /// </summary>
 public sealed class PrecisionRecallTests : IDisposable
 {
-    private readonly CpuBackend _cpu = new();
+    private readonly IBackend _cpu = Backends.Create("cpu");
 
     public void Dispose() => _cpu.Dispose();
 

@@ -82,6 +82,29 @@ public sealed class RunSpecTests : IDisposable
         Assert.NotEqual(baseId, RunSpec.Load(Spec(checkpoint: changed, name: "f.json")).ComputeRunId());
     }
 
+    /// <summary>
+    /// The numerics identity (device kind, precision, GPU architecture) is part of the id — shards of different numerics
+    /// are never one run — except the CPU's, so CPU runs keep the ids they had before; it survives the ledger's JSON.
+    /// </summary>
+    [Fact]
+    public void NumericsEnterTheRunIdAndSurviveTheLedger()
+    {
+        var cpu = RunSpec.Load(Spec());
+        Assert.Equal(RunNumerics.Cpu, cpu.Numerics);
+        Assert.DoesNotContain("numerics", cpu.ToJson());
+        Assert.Equal(cpu.ComputeRunId(), (cpu with { Numerics = "cpu-fp32" }).ComputeRunId());
+        var tf32 = cpu with { Numerics = "cuda-tf32-sm_90" };
+        var bf16 = cpu with { Numerics = "cuda-bf16-sm_90" };
+        var hopperVsAmpere = cpu with { Numerics = "cuda-tf32-sm_80" };
+        Assert.Equal(4, new[] { cpu, tf32, bf16, hopperVsAmpere }.Select(s => s.ComputeRunId()).Distinct().Count());
+        var back = RunSpec.FromJson(tf32.ToJson(), "ledger");
+        Assert.Equal("cuda-tf32-sm_90", back.Numerics);
+        Assert.Equal(tf32.ComputeRunId(), back.ComputeRunId());
+        Assert.Equal("ilgpu-cpu-fp32", RunNumerics.Of("ilgpu-cpu", Engine.Backends.Precision.Fp32));
+        Assert.Equal(RunNumerics.Cpu, RunNumerics.Of("cpu", Engine.Backends.Precision.Fp32));
+        Assert.Throws<ArgumentException>(() => RunNumerics.Of("cpu", Engine.Backends.Precision.Tf32));
+    }
+
     [Fact]
     public void OneFileMayHoldSeveralRunsOverSharedDefaults()
     {
