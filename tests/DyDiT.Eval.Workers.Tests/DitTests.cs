@@ -5,7 +5,7 @@ using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Engine.Formats.Torch;
 using DyDiT.Eval.Tests.Common;
 using DyDiT.Eval.Workers.Networks;
-using DyDiT.Eval.Workers.Networks.Transformer;
+using DyDiT.Eval.Workers.Networks.Layers;
 using Xunit;
 using Xunit.Abstractions;
 
