@@ -17,23 +17,16 @@ public sealed class Dit : IDisposable
     /// <summary>forward_with_cfg guides only the first three output channels ("for exact reproducibility" in the official code).</summary>
     public const int GuidedChannels = 3;
 
-    private readonly IBackend _backend;
-
     private Dit(StateDictReader w, DitConfig config, IBackend backend)
     {
-        _backend = backend;
         Config = config.Validated();
         int d = config.HiddenSize;
         try
         {
-            x_embedder = new PatchEmbed(w, backend, "x_embedder", config.InChannels, d, config.PatchSize);
-            t_embedder = new TimestepEmbedder(w, backend, "t_embedder", d);
-            y_embedder = new LabelEmbedder(w, backend, "y_embedder", config.LabelTableRows, d);
-            pos_embed = backend.FromHost(SinCosPositionalEmbedding.LoadOrBuild(w, d, config.GridSize), 1, config.Tokens, d);
+            Trunk = new DitTrunk(w, backend, config, d, config.PatchSize, config.LabelTableRows);
             blocks = new DitBlock[config.Depth];
             for (int i = 0; i < config.Depth; i++)
                 blocks[i] = new DitBlock(w, backend, $"blocks.{i}", d, config.NumHeads, config.MlpHidden);
-            final_layer = new FinalLayer(w, backend, "final_layer", d, config.PatchSize, config.OutChannels);
             w.EnsureAllUsed();
         }
         catch
@@ -45,17 +38,20 @@ public sealed class Dit : IDisposable
 
     public DitConfig Config { get; }
 
-    public PatchEmbed x_embedder { get; } = null!;
+    /// <summary>The embedders, pos_embed and final layer shared with DyDiT and SparseDiT.</summary>
+    public DitTrunk Trunk { get; } = null!;
 
-    public TimestepEmbedder t_embedder { get; } = null!;
+    public PatchEmbed x_embedder => Trunk.x_embedder;
 
-    public LabelEmbedder y_embedder { get; } = null!;
+    public TimestepEmbedder t_embedder => Trunk.t_embedder;
 
-    public Tensor pos_embed { get; } = null!; // (1, T, D)
+    public LabelEmbedder y_embedder => Trunk.y_embedder;
+
+    public Tensor pos_embed => Trunk.pos_embed; // (1, T, D)
 
     public DitBlock[] blocks { get; } = [];
 
-    public FinalLayer final_layer { get; } = null!;
+    public FinalLayer final_layer => Trunk.final_layer;
 
     /// <summary>
     /// Loads a <c>torch.save</c> file: a bare state dict, or a training checkpoint whose <c>ema</c> (else <c>model</c>)
@@ -77,30 +73,16 @@ public sealed class Dit : IDisposable
     public ForwardResult Forward(Tensor x, ReadOnlySpan<long> t, ReadOnlySpan<long> y, Action<string, Tensor>? inspect = null)
     {
         var cfg = Config;
-        int b = LatentInputs.CheckForward("DiT", cfg, x, t.Length, y.Length);
+        LatentInputs.CheckForward("DiT", cfg, x, t.Length, y.Length);
         var macs = new MacCounter();
 
-        using var tokens = x_embedder.Forward(x, macs);                          // (B, T, D)
-        inspect?.Invoke("x_embed", tokens);
-        SinCosPositionalEmbedding.AddTo(_backend, tokens, pos_embed);          // + pos_embed, every sample
-        using var tEmb = t_embedder.Forward(t, macs, inspect);                   // (B, D)
-        inspect?.Invoke("t_emb", tEmb);
-        using var yEmb = y_embedder.Forward(y);                                  // (B, D)
-        inspect?.Invoke("y_emb", yEmb);
-        using var c = _backend.Empty(b, cfg.HiddenSize);
-        _backend.Add(tEmb, yEmb, c);
-        inspect?.Invoke("c", c);
-
+        using var e = Trunk.Embed(x, t, y, macs, inspect);                       // tokens (B, T, D) + pos_embed, c (B, D)
         for (int i = 0; i < blocks.Length; i++)
         {
-            blocks[i].Forward(tokens, c, macs);
-            inspect?.Invoke($"block{i}_out", tokens);
+            blocks[i].Forward(e.Tokens, e.C, macs);
+            inspect?.Invoke($"block{i}_out", e.Tokens);
         }
-        using var patches = final_layer.Forward(tokens, c, macs);                // (B, T, p·p·C_out)
-        inspect?.Invoke("final_out", patches);
-
-        var output = _backend.Empty(b, cfg.OutChannels, cfg.InputSize, cfg.InputSize);
-        _backend.Unpatchify(patches, cfg.PatchSize, output);
+        var output = Trunk.Output(e.Tokens, e.C, macs, inspect);                 // final_out (B, T, p·p·C_out), unpatchify
         return new ForwardResult(output, macs.Total, DenseMultiplyAccumulates: macs.Total);
     }
 
@@ -110,18 +92,15 @@ public sealed class Dit : IDisposable
     /// </summary>
     public ForwardResult ForwardWithCfg(Tensor x, ReadOnlySpan<long> t, ReadOnlySpan<long> y, float cfgScale)
     {
-        using var combined = LatentInputs.ConditionalHalfTwice(_backend, x, Config);
+        using var combined = Trunk.CfgInput(x);
         var result = Forward(combined, t, y);
-        _backend.ClassifierFreeGuidance(result.Output, GuidedChannels, cfgScale, result.Output);
+        Trunk.Guide(result.Output, cfgScale);
         return result;
     }
 
     public void Dispose()
     {
-        x_embedder?.Dispose();
-        t_embedder?.Dispose();
-        pos_embed?.Dispose();
+        Trunk?.Dispose();
         foreach (var block in blocks ?? []) block?.Dispose();
-        final_layer?.Dispose();
     }
 }

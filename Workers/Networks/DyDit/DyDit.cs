@@ -27,14 +27,10 @@ public sealed class DyDit : IDisposable
         if (d < 16) throw new ArgumentException($"DyDiT's token router has D/16 hidden units; hidden size {d} is too small");
         try
         {
-            x_embedder = new PatchEmbed(w, backend, "x_embedder", config.InChannels, d, config.PatchSize);
-            t_embedder = new TimestepEmbedder(w, backend, "t_embedder", d);
-            y_embedder = new LabelEmbedder(w, backend, "y_embedder", config.LabelTableRows, d);
-            pos_embed = backend.FromHost(SinCosPositionalEmbedding.LoadOrBuild(w, d, config.GridSize), 1, config.Tokens, d);
+            Trunk = new DitTrunk(w, backend, config, d, config.PatchSize, config.LabelTableRows);
             blocks = new DyDitBlock[config.Depth];
             for (int i = 0; i < config.Depth; i++)
                 blocks[i] = new DyDitBlock(w, backend, $"blocks.{i}", d, config.NumHeads, config.MlpHidden);
-            final_layer = new FinalLayer(w, backend, "final_layer", d, config.PatchSize, config.OutChannels);
             w.EnsureAllUsed();
         }
         catch
@@ -46,17 +42,20 @@ public sealed class DyDit : IDisposable
 
     public DitConfig Config { get; }
 
-    public PatchEmbed x_embedder { get; } = null!;
+    /// <summary>The embedders, pos_embed and final layer shared with DiT and SparseDiT.</summary>
+    public DitTrunk Trunk { get; } = null!;
 
-    public TimestepEmbedder t_embedder { get; } = null!;
+    public PatchEmbed x_embedder => Trunk.x_embedder;
 
-    public LabelEmbedder y_embedder { get; } = null!;
+    public TimestepEmbedder t_embedder => Trunk.t_embedder;
 
-    public Tensor pos_embed { get; } = null!; // (1, T, D)
+    public LabelEmbedder y_embedder => Trunk.y_embedder;
+
+    public Tensor pos_embed => Trunk.pos_embed; // (1, T, D)
 
     public DyDitBlock[] blocks { get; } = [];
 
-    public FinalLayer final_layer { get; } = null!;
+    public FinalLayer final_layer => Trunk.final_layer;
 
     /// <summary>
     /// Loads a <c>torch.save</c> file: a bare state dict, or a training checkpoint whose <c>ema</c> (else <c>model</c>)
@@ -74,8 +73,8 @@ public sealed class DyDit : IDisposable
     /// <summary>
     /// model(x, t, y) on the dynamic path (<c>complete_model=False</c>, what sampling uses), or with
     /// <paramref name="completeModel"/> the dense path that ignores every router. x (B, C, H, W), t (B) original
-    /// timesteps, y (B) labels. <paramref name="inspect"/> sees <c>t_emb</c>, <c>c</c>, <c>block{i}_out</c>,
-    /// <c>final_out</c> (valid during the call only).
+    /// timesteps, y (B) labels. <paramref name="inspect"/> sees DiT's names (<c>x_embed</c>, <c>t_freq</c>, <c>t_emb</c>,
+    /// <c>y_emb</c>, <c>c</c>, <c>block{i}_out</c>, <c>final_out</c>; valid during the call only).
     /// </summary>
     public DyDitForwardResult Forward(Tensor x, ReadOnlySpan<long> t, ReadOnlySpan<long> y, bool completeModel = false, Action<string, Tensor>? inspect = null)
     {
@@ -84,27 +83,15 @@ public sealed class DyDit : IDisposable
         var macs = new MacCounter();
         var routing = new DyDitRouting(b, cfg.Depth, cfg.NumHeads, cfg.Tokens, completeModel);
 
-        using var tokens = x_embedder.Forward(x, macs);
-        SinCosPositionalEmbedding.AddTo(_backend, tokens, pos_embed);
-        using var tEmb = t_embedder.Forward(t, macs);
-        inspect?.Invoke("t_emb", tEmb);
-        using var yEmb = y_embedder.Forward(y);
-        using var c = _backend.Empty(b, cfg.HiddenSize);
-        _backend.Add(tEmb, yEmb, c);
-        inspect?.Invoke("c", c);
-
-        DecideWidths(tEmb, t, routing, macs);
+        using var e = Trunk.Embed(x, t, y, macs, inspect);
+        DecideWidths(e.TEmb, t, routing, macs);
         long branches = 0;
         for (int i = 0; i < blocks.Length; i++)
         {
-            branches += blocks[i].Forward(tokens, c, i, routing, macs);
-            inspect?.Invoke($"block{i}_out", tokens);
+            branches += blocks[i].Forward(e.Tokens, e.C, i, routing, macs);
+            inspect?.Invoke($"block{i}_out", e.Tokens);
         }
-        using var patches = final_layer.Forward(tokens, c, macs);
-        inspect?.Invoke("final_out", patches);
-
-        var output = _backend.Empty(b, cfg.OutChannels, cfg.InputSize, cfg.InputSize);
-        _backend.Unpatchify(patches, cfg.PatchSize, output);
+        var output = Trunk.Output(e.Tokens, e.C, macs, inspect);
         var (attn, mlp) = DyDitRouting.BlockMultiplyAccumulates(cfg);
         return new DyDitForwardResult(output, macs.Total, b * cfg.MultiplyAccumulatesPerSample(),
             branches, (long)b * cfg.Depth * (attn + mlp), routing);
@@ -116,9 +103,9 @@ public sealed class DyDit : IDisposable
     /// </summary>
     public DyDitForwardResult ForwardWithCfg(Tensor x, ReadOnlySpan<long> t, ReadOnlySpan<long> y, float cfgScale)
     {
-        using var combined = LatentInputs.ConditionalHalfTwice(_backend, x, Config);
+        using var combined = Trunk.CfgInput(x);
         var result = Forward(combined, t, y);
-        _backend.ClassifierFreeGuidance(result.Output, Dit.GuidedChannels, cfgScale, result.Output);
+        Trunk.Guide(result.Output, cfgScale);
         return result;
     }
 
@@ -175,11 +162,8 @@ public sealed class DyDit : IDisposable
 
     public void Dispose()
     {
-        x_embedder?.Dispose();
-        t_embedder?.Dispose();
-        pos_embed?.Dispose();
+        Trunk?.Dispose();
         foreach (var block in blocks ?? []) block?.Dispose();
-        final_layer?.Dispose();
     }
 }
 

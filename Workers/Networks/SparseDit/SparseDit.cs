@@ -41,11 +41,7 @@ public sealed class SparseDit : IDisposable
         int d = config.HiddenSize, t = config.Tokens, g = config.GridSize, heads = config.NumHeads, hidden = config.MlpHidden;
         try
         {
-            x_embedder = new PatchEmbed(w, backend, "x_embedder", config.InChannels, d, config.PatchSize);
-            t_embedder = new TimestepEmbedder(w, backend, "t_embedder", d);
-            y_embedder = new LabelEmbedder(w, backend, "y_embedder", config.LabelTableRows, d);
-            var pos = SinCosPositionalEmbedding.LoadOrBuild(w, d, g);
-            pos_embed = backend.FromHost(pos, 1, t, d);
+            Trunk = new DitTrunk(w, backend, config, d, config.PatchSize, config.LabelTableRows);
 
             poolingformer_blocks = new PoolingformerBlock[config.NumPoolingformer];
             for (int i = 0; i < poolingformer_blocks.Length; i++)
@@ -56,12 +52,11 @@ public sealed class SparseDit : IDisposable
             normal_blocks = new DitBlock[config.NumNormalBlock];
             for (int i = 0; i < normal_blocks.Length; i++)
                 normal_blocks[i] = new DitBlock(w, backend, $"normal_blocks.{i}", d, heads, hidden);
-            final_layer = new FinalLayer(w, backend, "final_layer", d, config.PatchSize, config.OutChannels);
 
             switch (config.AttnRelatPos)
             {
                 case SparseDitAttentionBias.Sin:
-                    SinBias = BuildSinBias(pos, t, d, config.Temp);
+                    SinBias = BuildSinBias(Trunk.PosEmbedValues, t, d, config.Temp);
                     break;
                 case SparseDitAttentionBias.Relat:
                     relative_pos_embedder = new RelativePositionBias[config.NumNormalBlock];
@@ -80,13 +75,16 @@ public sealed class SparseDit : IDisposable
 
     public SparseDitConfig Config { get; }
 
-    public PatchEmbed x_embedder { get; } = null!;
+    /// <summary>The embedders, pos_embed and final layer shared with DiT and DyDiT.</summary>
+    public DitTrunk Trunk { get; } = null!;
 
-    public TimestepEmbedder t_embedder { get; } = null!;
+    public PatchEmbed x_embedder => Trunk.x_embedder;
 
-    public LabelEmbedder y_embedder { get; } = null!;
+    public TimestepEmbedder t_embedder => Trunk.t_embedder;
 
-    public Tensor pos_embed { get; } = null!; // (1, T, D)
+    public LabelEmbedder y_embedder => Trunk.y_embedder;
+
+    public Tensor pos_embed => Trunk.pos_embed; // (1, T, D)
 
     public PoolingformerBlock[] poolingformer_blocks { get; } = [];
 
@@ -94,7 +92,7 @@ public sealed class SparseDit : IDisposable
 
     public DitBlock[] normal_blocks { get; } = [];
 
-    public FinalLayer final_layer { get; } = null!;
+    public FinalLayer final_layer => Trunk.final_layer;
 
     /// <summary>'relat' only: one relative-position bias per normal block; empty otherwise.</summary>
     public RelativePositionBias[] relative_pos_embedder { get; } = [];
@@ -151,53 +149,35 @@ public sealed class SparseDit : IDisposable
         SparseDitConfig.CheckSemanticSize(s);
         var macs = new MacCounter();
 
-        var tokens = x_embedder.Forward(x, macs);                                // (B, T, D)
-        try
+        using var e = Trunk.Embed(x, t, y, macs);                                // tokens (B, T, D) + pos_embed, c (B, D)
+        var c = e.C;
+        for (int i = 0; i < poolingformer_blocks.Length; i++)
         {
-            SinCosPositionalEmbedding.AddTo(_backend, tokens, pos_embed);      // + pos_embed, every sample
-            using var tEmb = t_embedder.Forward(t, macs);
-            using var yEmb = y_embedder.Forward(y);
-            using var c = _backend.Empty(b, d);
-            _backend.Add(tEmb, yEmb, c);
-
-            for (int i = 0; i < poolingformer_blocks.Length; i++)
-            {
-                poolingformer_blocks[i].Forward(tokens, c, macs);
-                inspect?.Invoke($"poolingformer_blocks.{i}", tokens);
-            }
-            for (int i = 0; i < dumbbell_blocks.Length; i++)
-            {
-                using var pooled = _backend.Empty(b, s * s, d);
-                using (var full = tokens.Reshape(b, g, g, d))
-                using (var coarse = pooled.Reshape(b, s, s, d))
-                    _backend.AdaptiveAvgPool2d(full, coarse);
-                inspect?.Invoke($"down_sample.call{i}", pooled);
-                var next = dumbbell_blocks[i].Forward(pooled, tokens, c, macs, inspect);
-                tokens.Dispose();
-                tokens = next;
-            }
-            for (int i = 0; i < normal_blocks.Length; i++)
-            {
-                var bias = cfg.AttnRelatPos switch
-                {
-                    SparseDitAttentionBias.Sin => SinBias,
-                    SparseDitAttentionBias.Relat => relative_pos_embedder[i].Bias,
-                    _ => null,
-                };
-                normal_blocks[i].Forward(tokens, c, macs, bias);
-                inspect?.Invoke($"normal_blocks.{i}", tokens);
-            }
-            using var patches = final_layer.Forward(tokens, c, macs);            // (B, T, p·p·C_out)
-            inspect?.Invoke("final_layer", patches);
-
-            var output = _backend.Empty(b, cfg.OutChannels, cfg.InputSize, cfg.InputSize);
-            _backend.Unpatchify(patches, cfg.PatchSize, output);
-            return new ForwardResult(output, macs.Total);
+            poolingformer_blocks[i].Forward(e.Tokens, c, macs);
+            inspect?.Invoke($"poolingformer_blocks.{i}", e.Tokens);
         }
-        finally
+        for (int i = 0; i < dumbbell_blocks.Length; i++)
         {
-            tokens.Dispose();
+            using var pooled = _backend.Empty(b, s * s, d);
+            using (var full = e.Tokens.Reshape(b, g, g, d))
+            using (var coarse = pooled.Reshape(b, s, s, d))
+                _backend.AdaptiveAvgPool2d(full, coarse);
+            inspect?.Invoke($"down_sample.call{i}", pooled);
+            e.ReplaceTokens(dumbbell_blocks[i].Forward(pooled, e.Tokens, c, macs, inspect));
         }
+        for (int i = 0; i < normal_blocks.Length; i++)
+        {
+            var bias = cfg.AttnRelatPos switch
+            {
+                SparseDitAttentionBias.Sin => SinBias,
+                SparseDitAttentionBias.Relat => relative_pos_embedder[i].Bias,
+                _ => null,
+            };
+            normal_blocks[i].Forward(e.Tokens, c, macs, bias);
+            inspect?.Invoke($"normal_blocks.{i}", e.Tokens);
+        }
+        var output = Trunk.Output(e.Tokens, c, macs, inspect, inspectName: "final_layer"); // (B, T, p·p·C_out), unpatchify
+        return new ForwardResult(output, macs.Total);
     }
 
     /// <summary>
@@ -206,21 +186,18 @@ public sealed class SparseDit : IDisposable
     /// </summary>
     public ForwardResult ForwardWithCfg(Tensor x, ReadOnlySpan<long> t, ReadOnlySpan<long> y, float cfgScale, int? semanticSize = null)
     {
-        using var combined = LatentInputs.ConditionalHalfTwice(_backend, x, Config);
+        using var combined = Trunk.CfgInput(x);
         var result = Forward(combined, t, y, semanticSize: semanticSize);
-        _backend.ClassifierFreeGuidance(result.Output, GuidedChannels, cfgScale, result.Output);
+        Trunk.Guide(result.Output, cfgScale);
         return result;
     }
 
     public void Dispose()
     {
-        x_embedder?.Dispose();
-        t_embedder?.Dispose();
-        pos_embed?.Dispose();
+        Trunk?.Dispose();
         foreach (var block in poolingformer_blocks ?? []) block?.Dispose();
         foreach (var block in dumbbell_blocks ?? []) block?.Dispose();
         foreach (var block in normal_blocks ?? []) block?.Dispose();
-        final_layer?.Dispose();
         foreach (var bias in relative_pos_embedder ?? []) bias?.Dispose();
         SinBias?.Dispose();
     }
