@@ -4,6 +4,7 @@ using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Engine.Tensors;
 using DyDiT.Eval.Evaluation.Inception;
 using DyDiT.Eval.Workers.Networks;
+using DyDiT.Eval.Workers.Networks.Layers;
 using DyDiT.Eval.Workers.Networks.Vae;
 
 namespace DyDiT.Eval.Cli.Commands;

@@ -1,6 +1,6 @@
 using DyDiT.Eval.Engine.Tensors;
 using DyDiT.Eval.Workers.Networks;
-using DyDiT.Eval.Workers.Networks.Transformer;
+using DyDiT.Eval.Workers.Networks.Layers;
 
 namespace DyDiT.Eval.Cluster.Demo;
 

@@ -1,5 +1,5 @@
 using DyDiT.Eval.Workers.Networks;
-using DyDiT.Eval.Workers.Networks.Transformer;
+using DyDiT.Eval.Workers.Networks.Layers;
 
 namespace DyDiT.Eval.Cluster.Demo;
 

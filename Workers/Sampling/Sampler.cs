@@ -1,5 +1,6 @@
 using DyDiT.Eval.Workers.Diffusion;
 using DyDiT.Eval.Workers.Networks;
+using DyDiT.Eval.Workers.Networks.Layers;
 using DyDiT.Eval.Workers.Noise;
 
 namespace DyDiT.Eval.Workers.Sampling;

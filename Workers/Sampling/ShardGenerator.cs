@@ -5,6 +5,7 @@ using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Engine.Tensors;
 using DyDiT.Eval.Workers.Diffusion;
 using DyDiT.Eval.Workers.Networks;
+using DyDiT.Eval.Workers.Networks.Layers;
 using DyDiT.Eval.Workers.Networks.Vae;
 using DyDiT.Eval.Workers.Noise;
 

@@ -1,5 +1,4 @@
 using System.IO.Compression;
-using DyDiT.Eval.Engine.Backends.Cpu;
 using DyDiT.Eval.Engine.Formats;
 using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Engine.Formats.Torch;
@@ -12,18 +11,15 @@ namespace DyDiT.Eval.Evaluation.Tests;
 
 /// <summary>
 /// The fixture weights (random, low-entropy, saved by torch 1.13 in both containers, shipped gzip'd) decompressed
-/// once per test class into temporary files, and the CPU backend.
+/// once per test class into temporary files.
 /// </summary>
 public sealed class InceptionFixtureFiles : IDisposable
 {
     public InceptionFixtureFiles()
     {
-        Cpu = new CpuBackend(threads: 2);
         Legacy = Gunzip(Fixtures.Path("inception", "pt_inception_fixture_legacy.pth.gz"));
         Zip = Gunzip(Fixtures.Path("inception", "pt_inception_fixture_zip.pth.gz"));
     }
-
-    public CpuBackend Cpu { get; }
 
     public string Legacy { get; }
 
@@ -40,7 +36,6 @@ public sealed class InceptionFixtureFiles : IDisposable
 
     public void Dispose()
     {
-        Cpu.Dispose();
         File.Delete(Legacy);
         File.Delete(Zip);
     }
@@ -49,9 +44,12 @@ public sealed class InceptionFixtureFiles : IDisposable
 /// <summary>
 /// pytorch-fid's FID Inception v3 run by torch 1.13 on CPU (inception/inception_io.npz) against ours. Only the 299×299
 /// paths are run: their preprocessing is a per-pixel affine map (the TF1 resize is the identity at 299, checked
-/// bitwise by the fixture generator), while the 256 paths need the resize, which is tested on its own.
+/// bitwise by the fixture generator), while the 256 paths need the resize, which is tested on its own. On every backend
+/// with the same tolerances; off the CPU backend on the first fixture image only (one image per preprocessing path is
+/// enough there, and ILGPU's CPU accelerator runs the convolutions with its naive reference kernels).
 /// </summary>
-public sealed class FidInceptionV3Tests(InceptionFixtureFiles files, ITestOutputHelper output) : IClassFixture<InceptionFixtureFiles>
+public sealed class FidInceptionV3Tests(InceptionFixtureFiles files, BackendPool backends, ITestOutputHelper output)
+    : IClassFixture<InceptionFixtureFiles>, IClassFixture<BackendPool>
 {
     // fixtures/README.md, inception/: "Suggested tolerance for a float32 re-implementation (any summation order):
     // |Δ| ≤ 1e-3 for pool and spatial, ≤ 3e-3 for logits". Float32 vs float64 runs of the same network differ by at
@@ -62,12 +60,28 @@ public sealed class FidInceptionV3Tests(InceptionFixtureFiles files, ITestOutput
 
     private const int Side = FidInceptionV3.InputSize;
 
-    /// <summary>images_299 → the network input of path <paramref name="path"/>, float32 as the fixture generator computed it.</summary>
-    private static float[] Preprocess(NpzArchive io, string path)
+    private const int FixtureImages = 4;
+
+    /// <summary>How many of the fixture images a device runs: all on cpu, the first one elsewhere.</summary>
+    private static int ImagesOn(string device) => device == "cpu" ? FixtureImages : 1;
+
+    /// <summary>The first <paramref name="images"/> rows of a fixture array whose rows are images.</summary>
+    private static float[] FirstImages(StoredTensor array, int images)
     {
-        var images = io["images_299"];
-        Assert.Equal([4L, Side, Side, 3], images.Shape);
-        var x = images.ToFloat32(); // uint8 widened exactly
+        var all = array.ToFloat32();
+        Assert.Equal(FixtureImages, (int)array.Shape[0]);
+        return all.AsSpan(0, all.Length / FixtureImages * images).ToArray();
+    }
+
+    /// <summary>
+    /// The first <paramref name="images"/> of images_299 → the network input of path <paramref name="path"/>, float32
+    /// as the fixture generator computed it.
+    /// </summary>
+    private static float[] Preprocess(NpzArchive io, string path, int images)
+    {
+        var all = io["images_299"];
+        Assert.Equal([FixtureImages, Side, Side, 3], all.Shape);
+        var x = FirstImages(all, images); // uint8 widened exactly
         for (int i = 0; i < x.Length; i++)
         {
             x[i] = path switch
@@ -95,38 +109,45 @@ public sealed class FidInceptionV3Tests(InceptionFixtureFiles files, ITestOutput
         return max;
     }
 
-    [Theory]
-    [InlineData("zip", "adm299")]
-    [InlineData("zip", "ptfid299")]
-    [InlineData("legacy", "adm299")]
-    [InlineData("legacy", "ptfid299")]
-    public void MatchesPytorchFid(string format, string path)
+    public static TheoryData<string, string, string> Cases => TestBackendCases.Cross(new TheoryData<string, string>
     {
-        using var io = NpzArchive.Open(Fixtures.Path("inception", "inception_io.npz"));
-        using var net = FidInceptionV3.Load(format == "zip" ? files.Zip : files.Legacy, files.Cpu);
-        var features = net.Run(Preprocess(io, path), 4);
+        { "zip", "adm299" },
+        { "zip", "ptfid299" },
+        { "legacy", "adm299" },
+        { "legacy", "ptfid299" },
+    });
 
-        Assert.Equal(4, features.Count);
-        Assert.Equal(4 * FidInceptionV3.PoolFeatures, features.Pool.Length);
-        Assert.Equal(4 * FidInceptionV3.SpatialFeatures, features.Spatial.Length);
-        Assert.Equal(4 * FidInceptionV3.Classes, features.Logits.Length);
-        double pool = MaxAbsDiff($"{format} {path} pool", io[$"{path}_pool"].ToFloat32(), features.Pool);
-        double spatial = MaxAbsDiff($"{format} {path} spatial", io[$"{path}_spatial"].ToFloat32(), features.Spatial);
-        double logits = MaxAbsDiff($"{format} {path} logits", io[$"{path}_logits_unbiased"].ToFloat32(), features.Logits);
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void MatchesPytorchFid(string device, string format, string path)
+    {
+        int n = ImagesOn(device);
+        using var io = NpzArchive.Open(Fixtures.Path("inception", "inception_io.npz"));
+        using var net = FidInceptionV3.Load(format == "zip" ? files.Zip : files.Legacy, backends[device]);
+        var features = net.Run(Preprocess(io, path, n), n);
+
+        Assert.Equal(n, features.Count);
+        Assert.Equal(n * FidInceptionV3.PoolFeatures, features.Pool.Length);
+        Assert.Equal(n * FidInceptionV3.SpatialFeatures, features.Spatial.Length);
+        Assert.Equal(n * FidInceptionV3.Classes, features.Logits.Length);
+        double pool = MaxAbsDiff($"{format} {path} pool", FirstImages(io[$"{path}_pool"], n), features.Pool);
+        double spatial = MaxAbsDiff($"{format} {path} spatial", FirstImages(io[$"{path}_spatial"], n), features.Spatial);
+        double logits = MaxAbsDiff($"{format} {path} logits", FirstImages(io[$"{path}_logits_unbiased"], n), features.Logits);
         Assert.True(pool <= PoolTolerance, $"pool differs by {pool}");
         Assert.True(spatial <= SpatialTolerance, $"spatial differs by {spatial}");
         Assert.True(logits <= LogitsTolerance, $"logits (unbiased) differ by {logits}");
 
         // The logits are the unbiased ones: the biased fixture logits differ from ours by fc.bias (up to 0.5 here).
-        double biased = MaxAbsDiff($"{format} {path} logits vs biased", io[$"{path}_logits"].ToFloat32(), features.Logits);
+        double biased = MaxAbsDiff($"{format} {path} logits vs biased", FirstImages(io[$"{path}_logits"], n), features.Logits);
         Assert.True(biased > 10 * LogitsTolerance, "logits look biased");
     }
 
-    [Fact]
-    public void RejectsWrongInputShape()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void RejectsWrongInputShape(string device)
     {
-        using var net = FidInceptionV3.Load(files.Zip, files.Cpu);
-        using var wrong = files.Cpu.Zeros(1, 256, 256, 3);
+        var backend = backends[device];
+        using var net = FidInceptionV3.Load(files.Zip, backend);
+        using var wrong = backend.Zeros(1, 256, 256, 3);
         Assert.Throws<ArgumentException>(() => net.Forward(wrong));
     }
 
@@ -142,29 +163,29 @@ public sealed class FidInceptionV3Tests(InceptionFixtureFiles files, ITestOutput
         }
     }
 
-    private TensorFileException LoadEdited(Action<Dictionary<string, StoredTensor>> edit)
+    private TensorFileException LoadEdited(string device, Action<Dictionary<string, StoredTensor>> edit)
     {
         using var ckpt = TorchCheckpoint.Open(files.Zip);
         var dict = ckpt.StateDict().ToDictionary(kv => kv.Key, kv => (StoredTensor)kv.Value, StringComparer.Ordinal);
         edit(dict);
-        var e = Assert.Throws<TensorFileException>(() => FidInceptionV3.FromStateDict(dict, "edited.pth", files.Cpu).Dispose());
+        var e = Assert.Throws<TensorFileException>(() => FidInceptionV3.FromStateDict(dict, "edited.pth", backends[device]).Dispose());
         output.WriteLine(e.Message);
         Assert.Equal("edited.pth", e.FilePath);
         return e;
     }
 
-    [Fact]
-    public void MissingKeyIsNamed()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void MissingKeyIsNamed(string device)
     {
-        var e = LoadEdited(d => d.Remove("Mixed_6d.branch1x1.bn.running_var"));
+        var e = LoadEdited(device, d => d.Remove("Mixed_6d.branch1x1.bn.running_var"));
         Assert.Contains("'Mixed_6d.branch1x1.bn.running_var'", e.Message);
         Assert.Contains("[192]", e.Message);
     }
 
-    [Fact]
-    public void RenamedKeyIsNamed()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void RenamedKeyIsNamed(string device)
     {
-        var e = LoadEdited(d =>
+        var e = LoadEdited(device, d =>
         {
             d["Mixed_5b.branch_pool.conv.weights"] = d["Mixed_5b.branch_pool.conv.weight"];
             d.Remove("Mixed_5b.branch_pool.conv.weight");
@@ -173,20 +194,20 @@ public sealed class FidInceptionV3Tests(InceptionFixtureFiles files, ITestOutput
         Assert.Contains("[32, 192, 1, 1]", e.Message);
     }
 
-    [Fact]
-    public void MisshapenKeyNamesBothShapes()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void MisshapenKeyNamesBothShapes(string device)
     {
-        var e = LoadEdited(d => d["Mixed_5b.branch5x5_2.conv.weight"] =
+        var e = LoadEdited(device, d => d["Mixed_5b.branch5x5_2.conv.weight"] =
             new ArrayTensor("Mixed_5b.branch5x5_2.conv.weight", [64, 48, 3, 3], new float[64 * 48 * 9]));
         Assert.Contains("'Mixed_5b.branch5x5_2.conv.weight'", e.Message);
         Assert.Contains("[64, 48, 3, 3]", e.Message);
         Assert.Contains("[64, 48, 5, 5]", e.Message);
     }
 
-    [Fact]
-    public void UnexpectedKeyIsNamedButBatchCountersAreIgnored()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void UnexpectedKeyIsNamedButBatchCountersAreIgnored(string device)
     {
-        var e = LoadEdited(d =>
+        var e = LoadEdited(device, d =>
         {
             d["Mixed_7c.branch1x1.bn.num_batches_tracked"] = new ArrayTensor("Mixed_7c.branch1x1.bn.num_batches_tracked", [], [0f]);
             d["AuxLogits.fc.weight"] = new ArrayTensor("AuxLogits.fc.weight", [2, 3], new float[6]);

@@ -1,27 +1,22 @@
 using System.Runtime.InteropServices;
-using DyDiT.Eval.Engine.Backends.Cpu;
 using DyDiT.Eval.Engine.Formats;
 using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Engine.Formats.Torch;
 using DyDiT.Eval.Tests.Common;
 using DyDiT.Eval.Workers.Networks;
-using DyDiT.Eval.Workers.Networks.Transformer;
+using DyDiT.Eval.Workers.Networks.Layers;
 using Xunit;
 using Xunit.Abstractions;
 
 namespace DyDiT.Eval.Workers.Tests;
 
 /// <summary>DiT against the official models.DiT (fixtures <c>dit/</c>): every stored array, CFG, checkpoint forms, strict keys, MACs.</summary>
-public sealed class DitTests(ITestOutputHelper output) : IDisposable
+public sealed class DitTests(BackendPool pool, ITestOutputHelper output) : IClassFixture<BackendPool>
 {
     // fixtures/README.md, "Tolerances"
     private const double OutTolerance = 1e-5;
     private const double CfgTolerance = 3e-5;
     private const double IntermediateTolerance = 1e-5; // × max(1, max |ref|)
-
-    private readonly CpuBackend _cpu = new(threads: 2);
-
-    public void Dispose() => _cpu.Dispose();
 
     private static DitConfig Config(string name) => DitConfig.FromJson(File.ReadAllText(Fixtures.Path("dit", name + ".json")));
 
@@ -31,31 +26,33 @@ public sealed class DitTests(ITestOutputHelper output) : IDisposable
         => Close.MaxAbs(output, what, expected, actual, tolerance, relativeToMax);
 
     /// <summary>forward_with_cfg's mixing step on the recorded raw output: u + s·(c − u) on the first three channels, bit for bit.</summary>
-    [Fact]
-    public void GuidanceMixesTheFirstThreeChannelsLikeForwardWithCfg()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void GuidanceMixesTheFirstThreeChannelsLikeForwardWithCfg(string device)
     {
+        var backend = pool[device];
         using var io = NpzArchive.Open(Fixtures.Path("dit", "dit_tiny_io.npz"));
         var raw = io["cfg_model_out_raw"];
         float scale = (float)MemoryMarshal.Cast<byte, double>(io["cfg_scale"].ReadAllBytes())[0];
-        using var mixed = _cpu.FromHost(raw.ToFloat32(), raw.Shape.Select(d => (int)d).ToArray());
-        _cpu.ClassifierFreeGuidance(mixed, Dit.GuidedChannels, scale, mixed);
+        using var mixed = backend.FromHost(raw.ToFloat32(), raw.Shape.Select(d => (int)d).ToArray());
+        backend.ClassifierFreeGuidance(mixed, Dit.GuidedChannels, scale, mixed);
         Assert.Equal(MemoryMarshal.Cast<float, uint>(io["cfg_out"].ToFloat32()).ToArray(), MemoryMarshal.Cast<float, uint>(mixed.ToArray()).ToArray());
     }
 
-    [Theory]
-    [InlineData("dit_tiny")]
-    [InlineData("dit_tiny_p4")]
-    public void MatchesEveryArrayOfTheOfficialForward(string name)
+    public static TheoryData<string, string> FixtureNames => TestBackendCases.Cross(new TheoryData<string> { "dit_tiny", "dit_tiny_p4" });
+
+    [Theory, MemberData(nameof(FixtureNames))]
+    public void MatchesEveryArrayOfTheOfficialForward(string device, string name)
     {
+        var backend = pool[device];
         var config = Config(name);
         using var io = NpzArchive.Open(Fixtures.Path("dit", name + "_io.npz"));
-        using var net = Dit.Load(Fixtures.Path("dit", name + ".pt"), config, _cpu);
+        using var net = Dit.Load(Fixtures.Path("dit", name + ".pt"), config, backend);
         var covered = new HashSet<string>(StringComparer.Ordinal) { "x", "t", "y", "cfg_x", "cfg_t", "cfg_y", "cfg_scale" };
 
         // plain forward, with every intermediate the fixture stores
         var x = io["x"];
         var captured = new Dictionary<string, float[]>();
-        using var tx = _cpu.FromHost(x.ToFloat32(), x.Shape.Select(d => (int)d).ToArray());
+        using var tx = backend.FromHost(x.ToFloat32(), x.Shape.Select(d => (int)d).ToArray());
         using (var result = net.Forward(tx, Int64(io["t"]), Int64(io["y"]), (key, tensor) => captured[key] = tensor.ToArray()))
         {
             // intermediates in execution order, so that a failure points at the first stage that differs
@@ -81,7 +78,7 @@ public sealed class DitTests(ITestOutputHelper output) : IDisposable
         var cfgY = Int64(io["cfg_y"]);
         float scale = io["cfg_scale"].ToFloat32()[0];
         Assert.Equal(4f, scale);
-        using var tcfg = _cpu.FromHost(cfgX.ToFloat32(), cfgX.Shape.Select(d => (int)d).ToArray());
+        using var tcfg = backend.FromHost(cfgX.ToFloat32(), cfgX.Shape.Select(d => (int)d).ToArray());
         using (var guided = net.ForwardWithCfg(tcfg, cfgT, cfgY, scale))
         {
             Compare("cfg_out", io["cfg_out"].ToFloat32(), guided.Output.ToArray(), CfgTolerance);
@@ -92,7 +89,7 @@ public sealed class DitTests(ITestOutputHelper output) : IDisposable
 
         int n = tcfg.Dim(0) / 2;
         var firstHalf = cfgX.ToFloat32().AsSpan(0, (int)(cfgX.ElementCount / 2)).ToArray();
-        using var doubled = _cpu.FromHost([.. firstHalf, .. firstHalf], cfgX.Shape.Select(d => (int)d).ToArray());
+        using var doubled = backend.FromHost([.. firstHalf, .. firstHalf], cfgX.Shape.Select(d => (int)d).ToArray());
         using (var raw = net.Forward(doubled, cfgT, cfgY))
             Compare("cfg_model_out_raw", io["cfg_model_out_raw"].ToFloat32(), raw.Output.ToArray(), OutTolerance);
         covered.Add("cfg_model_out_raw");
@@ -102,15 +99,16 @@ public sealed class DitTests(ITestOutputHelper output) : IDisposable
         Assert.True(missed.Length == 0, "arrays not checked: " + string.Join(", ", missed));
     }
 
-    [Fact]
-    public void TrainingCheckpointLoadsItsEmaWeights()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void TrainingCheckpointLoadsItsEmaWeights(string device)
     {
+        var backend = pool[device];
         var config = Config("dit_tiny");
         using var io = NpzArchive.Open(Fixtures.Path("dit", "dit_tiny_io.npz"));
         var x = io["x"];
-        using var tx = _cpu.FromHost(x.ToFloat32(), x.Shape.Select(d => (int)d).ToArray());
-        using var plain = Dit.Load(Fixtures.Path("dit", "dit_tiny.pt"), config, _cpu);
-        using var train = Dit.Load(Fixtures.Path("dit", "dit_tiny_train_ckpt.pt"), config, _cpu);
+        using var tx = backend.FromHost(x.ToFloat32(), x.Shape.Select(d => (int)d).ToArray());
+        using var plain = Dit.Load(Fixtures.Path("dit", "dit_tiny.pt"), config, backend);
+        using var train = Dit.Load(Fixtures.Path("dit", "dit_tiny_train_ckpt.pt"), config, backend);
         using var a = plain.Forward(tx, Int64(io["t"]), Int64(io["y"]));
         using var b = train.Forward(tx, Int64(io["t"]), Int64(io["y"]));
         Assert.Equal(a.Output.ToArray(), b.Output.ToArray());
@@ -127,85 +125,88 @@ public sealed class DitTests(ITestOutputHelper output) : IDisposable
     private static Dictionary<string, StoredTensor> FixtureStateDict(TorchCheckpoint ckpt)
         => ckpt.StateDict().ToDictionary(kv => kv.Key, kv => (StoredTensor)kv.Value, StringComparer.Ordinal);
 
-    private TensorFileException LoadEdited(Action<Dictionary<string, StoredTensor>> edit)
+    private TensorFileException LoadEdited(string device, Action<Dictionary<string, StoredTensor>> edit)
     {
         using var ckpt = TorchCheckpoint.Open(Fixtures.Path("dit", "dit_tiny.pt"));
         var dict = FixtureStateDict(ckpt);
         edit(dict);
-        var e = Assert.Throws<TensorFileException>(() => Dit.FromStateDict(dict, "edited.pt", Config("dit_tiny"), _cpu).Dispose());
+        var e = Assert.Throws<TensorFileException>(() => Dit.FromStateDict(dict, "edited.pt", Config("dit_tiny"), pool[device]).Dispose());
         output.WriteLine(e.Message);
         Assert.Equal("edited.pt", e.FilePath);
         return e;
     }
 
-    [Fact]
-    public void MissingKeyIsNamed()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void MissingKeyIsNamed(string device)
     {
-        var e = LoadEdited(d => d.Remove("blocks.1.mlp.fc2.bias"));
+        var e = LoadEdited(device, d => d.Remove("blocks.1.mlp.fc2.bias"));
         Assert.Contains("'blocks.1.mlp.fc2.bias'", e.Message);
         Assert.Contains("[64]", e.Message);
     }
 
-    [Fact]
-    public void MisshapenKeyNamesBothShapes()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void MisshapenKeyNamesBothShapes(string device)
     {
-        var e = LoadEdited(d => d["x_embedder.proj.weight"] = new ArrayTensor("x_embedder.proj.weight", [64, 4, 4, 4], new float[64 * 64]));
+        var e = LoadEdited(device, d => d["x_embedder.proj.weight"] = new ArrayTensor("x_embedder.proj.weight", [64, 4, 4, 4], new float[64 * 64]));
         Assert.Contains("'x_embedder.proj.weight'", e.Message);
         Assert.Contains("[64, 4, 4, 4]", e.Message);
         Assert.Contains("[64, 4, 2, 2]", e.Message);
     }
 
-    [Fact]
-    public void PosEmbedOfAnotherResolutionIsRejected()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void PosEmbedOfAnotherResolutionIsRejected(string device)
     {
-        var e = LoadEdited(d => d["pos_embed"] = new ArrayTensor("pos_embed", [1, 64, 64], new float[64 * 64]));
+        var e = LoadEdited(device, d => d["pos_embed"] = new ArrayTensor("pos_embed", [1, 64, 64], new float[64 * 64]));
         Assert.Contains("'pos_embed'", e.Message);
         Assert.Contains("[1, 64, 64]", e.Message);
         Assert.Contains("[1, 16, 64]", e.Message);
     }
 
-    [Fact]
-    public void UnexpectedKeyIsNamed()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void UnexpectedKeyIsNamed(string device)
     {
         // a DyDiT router is not part of a DiT
-        var e = LoadEdited(d => d["blocks.0.attn_rate.router.weight"] = new ArrayTensor("blocks.0.attn_rate.router.weight", [3, 64], new float[192]));
+        var e = LoadEdited(device, d => d["blocks.0.attn_rate.router.weight"] = new ArrayTensor("blocks.0.attn_rate.router.weight", [3, 64], new float[192]));
         Assert.Contains("unexpected state dict key 'blocks.0.attn_rate.router.weight'", e.Message);
         Assert.Contains("[3, 64]", e.Message);
     }
 
-    [Fact]
-    public void WrongConfigIsReportedAsAShapeMismatch()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void WrongConfigIsReportedAsAShapeMismatch(string device)
     {
+        var backend = pool[device];
         using var ckpt = TorchCheckpoint.Open(Fixtures.Path("dit", "dit_tiny.pt"));
-        var e = Assert.Throws<TensorFileException>(() => Dit.FromStateDict(FixtureStateDict(ckpt), "dit_tiny.pt", Config("dit_tiny_p4"), _cpu));
+        var e = Assert.Throws<TensorFileException>(() => Dit.FromStateDict(FixtureStateDict(ckpt), "dit_tiny.pt", Config("dit_tiny_p4"), backend));
         Assert.Contains("'x_embedder.proj.weight'", e.Message);
     }
 
-    [Fact]
-    public void AbsentPosEmbedIsComputed()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void AbsentPosEmbedIsComputed(string device)
     {
+        var backend = pool[device];
         var config = Config("dit_tiny");
         using var io = NpzArchive.Open(Fixtures.Path("dit", "dit_tiny_io.npz"));
         using var ckpt = TorchCheckpoint.Open(Fixtures.Path("dit", "dit_tiny.pt"));
         var dict = FixtureStateDict(ckpt);
         dict.Remove("pos_embed");
-        using var net = Dit.FromStateDict(dict, "no-pos.pt", config, _cpu);
+        using var net = Dit.FromStateDict(dict, "no-pos.pt", config, backend);
         var x = io["x"];
-        using var tx = _cpu.FromHost(x.ToFloat32(), x.Shape.Select(d => (int)d).ToArray());
+        using var tx = backend.FromHost(x.ToFloat32(), x.Shape.Select(d => (int)d).ToArray());
         using var result = net.Forward(tx, Int64(io["t"]), Int64(io["y"]));
         Compare("out (computed pos_embed)", io["out"].ToFloat32(), result.Output.ToArray(), OutTolerance);
     }
 
-    [Fact]
-    public void InputsAreChecked()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void InputsAreChecked(string device)
     {
-        using var net = Dit.Load(Fixtures.Path("dit", "dit_tiny.pt"), Config("dit_tiny"), _cpu);
-        using var wrongSize = _cpu.Zeros(1, 4, 16, 16);
+        var backend = pool[device];
+        using var net = Dit.Load(Fixtures.Path("dit", "dit_tiny.pt"), Config("dit_tiny"), backend);
+        using var wrongSize = backend.Zeros(1, 4, 16, 16);
         Assert.Throws<ArgumentException>(() => net.Forward(wrongSize, [0], [0]));
-        using var x = _cpu.Zeros(2, 4, 8, 8);
+        using var x = backend.Zeros(2, 4, 8, 8);
         Assert.Throws<ArgumentException>(() => net.Forward(x, [0], [0, 1]));
         Assert.Throws<ArgumentOutOfRangeException>(() => net.Forward(x, [0, 0], [0, 11]));
-        using var odd = _cpu.Zeros(3, 4, 8, 8);
+        using var odd = backend.Zeros(3, 4, 8, 8);
         Assert.Throws<ArgumentException>(() => net.ForwardWithCfg(odd, [0, 0, 0], [0, 0, 10], 4f));
     }
 

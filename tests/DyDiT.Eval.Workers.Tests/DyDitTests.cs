@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Runtime.InteropServices;
 using System.Text;
-using DyDiT.Eval.Engine.Backends.Cpu;
 using DyDiT.Eval.Engine.Formats;
 using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Engine.Formats.Torch;
@@ -20,17 +19,13 @@ namespace DyDiT.Eval.Workers.Tests;
 /// masks of the sampling trace (open-loop replay of the recorded inputs, then the closed loop), loss.py's activate
 /// rate, the executed multiply-accumulates, both checkpoint forms and strict keys.
 /// </summary>
-public sealed class DyDitTests(ITestOutputHelper output) : IDisposable
+public sealed class DyDitTests(BackendPool pool, ITestOutputHelper output) : IClassFixture<BackendPool>
 {
     // fixtures/README.md, "Tolerances"
     private const double OutTolerance = 1e-5;
     private const double CfgTolerance = 3e-5;
     private const double IntermediateTolerance = 1e-5; // × max(1, max |ref|)
     private const double RatioTolerance = 1e-6;         // loss.py computes the rate in float32
-
-    private readonly CpuBackend _cpu = new(threads: 2);
-
-    public void Dispose() => _cpu.Dispose();
 
     private static DitConfig Config() => DitConfig.FromJson(File.ReadAllText(Fixtures.Path("dydit", "dydit_tiny.json")));
 
@@ -40,7 +35,7 @@ public sealed class DyDitTests(ITestOutputHelper output) : IDisposable
 
     private static double[] Float64(StoredTensor t) => MemoryMarshal.Cast<byte, double>(t.ReadAllBytes()).ToArray();
 
-    private Tensor Upload(StoredTensor a) => _cpu.FromHost(a.ToFloat32(), a.Shape.Select(d => (int)d).ToArray());
+    private static Tensor Upload(IBackend backend, StoredTensor a) => backend.FromHost(a.ToFloat32(), a.Shape.Select(d => (int)d).ToArray());
 
     private double Compare(string what, ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, double tolerance, bool relativeToMax = false)
         => Close.MaxAbs(output, what, expected, actual, tolerance, relativeToMax);
@@ -93,18 +88,19 @@ public sealed class DyDitTests(ITestOutputHelper output) : IDisposable
         Assert.True(Math.Abs(oursS - s2) <= RatioTolerance, $"{what}: S/2 rate {oursS} vs {s2}");
     }
 
-    [Fact]
-    public void MatchesEveryArrayOfTheOfficialForward()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void MatchesEveryArrayOfTheOfficialForward(string device)
     {
+        var backend = pool[device];
         var config = Config();
         using var io = NpzArchive.Open(Fixtures.Path("dydit", "dydit_tiny_io.npz"));
-        using var net = DyDit.Load(Checkpoint, config, _cpu);
+        using var net = DyDit.Load(Checkpoint, config, backend);
         var covered = new HashSet<string>(StringComparer.Ordinal) { "x", "t", "y", "cfg_x", "cfg_t", "cfg_y" };
         var t = Int64(io["t"]);
         var y = Int64(io["y"]);
 
         // dynamic forward (complete_model=False)
-        using var x = Upload(io["x"]);
+        using var x = Upload(backend, io["x"]);
         float[]? tEmb = null;
         using (var r = net.Forward(x, t, y, inspect: (key, tensor) => { if (key == "t_emb") tEmb = tensor.ToArray(); }))
         {
@@ -136,7 +132,7 @@ public sealed class DyDitTests(ITestOutputHelper output) : IDisposable
         // forward_with_cfg: inner call on [x[:n]; x[:n]], masks of the inner call, 3 guided channels
         var cfgT = Int64(io["cfg_t"]);
         var cfgY = Int64(io["cfg_y"]);
-        using var cfgX = Upload(io["cfg_x"]);
+        using var cfgX = Upload(backend, io["cfg_x"]);
         foreach (var (scale, name) in new[] { (1.5f, "cfg1.5_out"), (4f, "cfg4_out") })
         {
             using var r = net.ForwardWithCfg(cfgX, cfgT, cfgY, scale);
@@ -146,7 +142,7 @@ public sealed class DyDitTests(ITestOutputHelper output) : IDisposable
             covered.UnionWith([name, name + "_fp64"]);
         }
         var first = io["cfg_x"].ToFloat32().AsSpan(0, (int)(io["cfg_x"].ElementCount / 2)).ToArray();
-        using var doubled = _cpu.FromHost([.. first, .. first], io["cfg_x"].Shape.Select(d => (int)d).ToArray());
+        using var doubled = backend.FromHost([.. first, .. first], io["cfg_x"].Shape.Select(d => (int)d).ToArray());
         using (var raw = net.Forward(doubled, cfgT, cfgY))
         {
             Compare("cfg_model_out_raw", io["cfg_model_out_raw"].ToFloat32(), raw.Output.ToArray(), OutTolerance);
@@ -166,12 +162,13 @@ public sealed class DyDitTests(ITestOutputHelper output) : IDisposable
     /// The sampling trace (sample_ddp.py recipe, cfg 1.5, 10 steps): each step's recorded network input replayed
     /// (output, masks, activate rates, printed means), then the whole loop re-run from x_T with the recorded noise.
     /// </summary>
-    [Fact]
-    public void ReplaysTheSamplingTrace()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void ReplaysTheSamplingTrace(string device)
     {
+        var backend = pool[device];
         var config = Config();
         using var trace = NpzArchive.Open(Fixtures.Path("dydit", "dydit_tiny_trace.npz"));
-        using var net = DyDit.Load(Checkpoint, config, _cpu);
+        using var net = DyDit.Load(Checkpoint, config, backend);
         var modelT = Int64(trace["model_t"]);
         var y = Int64(trace["y"]);
         var modelIn = trace["model_in"].ToFloat32();
@@ -187,7 +184,7 @@ public sealed class DyDitTests(ITestOutputHelper output) : IDisposable
         for (int s = 0; s < steps; s++)
         {
             var ts = modelT.AsSpan(s * m, m).ToArray();
-            using var x = _cpu.FromHost(modelIn.AsSpan(s * inPer, inPer), m, c, l, l);
+            using var x = backend.FromHost(modelIn.AsSpan(s * inPer, inPer), m, c, l, l);
             using var r = net.Forward(x, ts, y);
             Compare($"model_out_raw[{s}] (t = {ts[0]})", outRaw.AsSpan(s * outPer, outPer), r.Output.ToArray(), IntermediateTolerance, relativeToMax: true);
             MasksEqual(trace, "", r.Routing, covered, step: s);
@@ -216,7 +213,7 @@ public sealed class DyDitTests(ITestOutputHelper output) : IDisposable
             int index = steps - 1 - s;
             var ts = Enumerable.Repeat((long)schedule.TimestepMap[index], m).ToArray();
             Assert.Equal(modelT.AsSpan(s * m, m).ToArray(), ts);
-            using var x = _cpu.FromHost(current, m, c, l, l);
+            using var x = backend.FromHost(current, m, c, l, l);
             using var r = net.ForwardWithCfg(x, ts, y, 1.5f);
             MasksEqual(trace, "", r.Routing, covered, step: s);
             SamplingSteps.PMeanVariance(schedule, index, m, c, current, r.Output.ToArray(), mean, logVar, x0);
@@ -240,9 +237,10 @@ public sealed class DyDitTests(ITestOutputHelper output) : IDisposable
     /// dict, 'model' the same structure over storages holding other values (the fixture's × 0.5), 'opt' an AdamW-like
     /// dict, 'args' an argparse.Namespace — so loading must pick 'ema' and tolerate the rest.
     /// </summary>
-    [Fact]
-    public void TrainingCheckpointLoadsItsEmaWeights()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void TrainingCheckpointLoadsItsEmaWeights(string device)
     {
+        var backend = pool[device];
         var config = Config();
         string dir = Path.Combine(Path.GetTempPath(), "dydit-tests-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
@@ -251,11 +249,11 @@ public sealed class DyDitTests(ITestOutputHelper output) : IDisposable
             string path = Path.Combine(dir, "0150000.pt");
             File.WriteAllBytes(path, TrainingCheckpoint(Checkpoint));
             using var io = NpzArchive.Open(Fixtures.Path("dydit", "dydit_tiny_io.npz"));
-            using var x = Upload(io["x"]);
+            using var x = Upload(backend, io["x"]);
             var t = Int64(io["t"]);
             var y = Int64(io["y"]);
-            using var plain = DyDit.Load(Checkpoint, config, _cpu);
-            using var train = DyDit.Load(path, config, _cpu);
+            using var plain = DyDit.Load(Checkpoint, config, backend);
+            using var train = DyDit.Load(path, config, backend);
             using var a = plain.Forward(x, t, y);
             using var b = train.Forward(x, t, y);
             Assert.Equal(a.Output.ToArray(), b.Output.ToArray());
@@ -406,77 +404,84 @@ public sealed class DyDitTests(ITestOutputHelper output) : IDisposable
     private static Dictionary<string, StoredTensor> StateDict(TorchCheckpoint ckpt)
         => ckpt.StateDict().ToDictionary(kv => kv.Key, kv => (StoredTensor)kv.Value, StringComparer.Ordinal);
 
-    private TensorFileException LoadEdited(Action<Dictionary<string, StoredTensor>> edit)
+    private TensorFileException LoadEdited(string device, Action<Dictionary<string, StoredTensor>> edit)
     {
         using var ckpt = TorchCheckpoint.Open(Checkpoint);
         var dict = StateDict(ckpt);
         edit(dict);
-        var e = Assert.Throws<TensorFileException>(() => DyDit.FromStateDict(dict, "edited.pt", Config(), _cpu).Dispose());
+        var e = Assert.Throws<TensorFileException>(() => DyDit.FromStateDict(dict, "edited.pt", Config(), pool[device]).Dispose());
         output.WriteLine(e.Message);
         Assert.Equal("edited.pt", e.FilePath);
         return e;
     }
 
-    [Theory]
-    [InlineData("blocks.2.attn_rate.router.weight", "[3, 64]")]
-    [InlineData("blocks.0.mlp_rate.router.bias", "[3]")]
-    [InlineData("blocks.1.token_selection.mlp_head.0.weight", "[4, 64]")]
-    [InlineData("blocks.1.token_selection.mlp_head.2.bias", "[1]")]
-    public void MissingRouterKeyIsNamed(string key, string shape)
+    public static TheoryData<string, string, string> RouterKeys => TestBackendCases.Cross(new TheoryData<string, string>
     {
-        var e = LoadEdited(d => d.Remove(key));
+        { "blocks.2.attn_rate.router.weight", "[3, 64]" },
+        { "blocks.0.mlp_rate.router.bias", "[3]" },
+        { "blocks.1.token_selection.mlp_head.0.weight", "[4, 64]" },
+        { "blocks.1.token_selection.mlp_head.2.bias", "[1]" },
+    });
+
+    [Theory, MemberData(nameof(RouterKeys))]
+    public void MissingRouterKeyIsNamed(string device, string key, string shape)
+    {
+        var e = LoadEdited(device, d => d.Remove(key));
         Assert.Contains($"'{key}'", e.Message);
         Assert.Contains(shape, e.Message);
     }
 
-    [Fact]
-    public void MisshapenRouterNamesBothShapes()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void MisshapenRouterNamesBothShapes(string device)
     {
         // a router with H outputs instead of H − 1
-        var e = LoadEdited(d => d["blocks.1.attn_rate.router.weight"] = new ArrayTensor("blocks.1.attn_rate.router.weight", [4, 64], new float[256]));
+        var e = LoadEdited(device, d => d["blocks.1.attn_rate.router.weight"] = new ArrayTensor("blocks.1.attn_rate.router.weight", [4, 64], new float[256]));
         Assert.Contains("'blocks.1.attn_rate.router.weight'", e.Message);
         Assert.Contains("[4, 64]", e.Message);
         Assert.Contains("[3, 64]", e.Message);
     }
 
-    [Fact]
-    public void UnexpectedKeyIsNamed()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void UnexpectedKeyIsNamed(string device)
     {
-        var e = LoadEdited(d => d["blocks.3.attn_rate.router.weight"] = new ArrayTensor("blocks.3.attn_rate.router.weight", [3, 64], new float[192]));
+        var e = LoadEdited(device, d => d["blocks.3.attn_rate.router.weight"] = new ArrayTensor("blocks.3.attn_rate.router.weight", [3, 64], new float[192]));
         Assert.Contains("unexpected state dict key 'blocks.3.attn_rate.router.weight'", e.Message);
     }
 
-    [Fact]
-    public void PlainDitCheckpointLacksTheRouters()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void PlainDitCheckpointLacksTheRouters(string device)
     {
+        var backend = pool[device];
         var ditConfig = DitConfig.FromJson(File.ReadAllText(Fixtures.Path("dit", "dit_tiny.json")));
-        var e = Assert.Throws<TensorFileException>(() => DyDit.Load(Fixtures.Path("dit", "dit_tiny.pt"), ditConfig, _cpu).Dispose());
+        var e = Assert.Throws<TensorFileException>(() => DyDit.Load(Fixtures.Path("dit", "dit_tiny.pt"), ditConfig, backend).Dispose());
         output.WriteLine(e.Message);
         Assert.Contains("'blocks.0.attn_rate.router.weight'", e.Message);
     }
 
-    [Fact]
-    public void AbsentPosEmbedIsComputed()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void AbsentPosEmbedIsComputed(string device)
     {
+        var backend = pool[device];
         using var io = NpzArchive.Open(Fixtures.Path("dydit", "dydit_tiny_io.npz"));
         using var ckpt = TorchCheckpoint.Open(Checkpoint);
         var dict = StateDict(ckpt);
         dict.Remove("pos_embed");
-        using var net = DyDit.FromStateDict(dict, "no-pos.pt", Config(), _cpu);
-        using var x = Upload(io["x"]);
+        using var net = DyDit.FromStateDict(dict, "no-pos.pt", Config(), backend);
+        using var x = Upload(backend, io["x"]);
         using var r = net.Forward(x, Int64(io["t"]), Int64(io["y"]));
         Compare("out (computed pos_embed)", io["out"].ToFloat32(), r.Output.ToArray(), OutTolerance);
     }
 
-    [Fact]
-    public void InputsAreChecked()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void InputsAreChecked(string device)
     {
-        using var net = DyDit.Load(Checkpoint, Config(), _cpu);
-        using var wrongSize = _cpu.Zeros(1, 4, 16, 16);
+        var backend = pool[device];
+        using var net = DyDit.Load(Checkpoint, Config(), backend);
+        using var wrongSize = backend.Zeros(1, 4, 16, 16);
         Assert.Throws<ArgumentException>(() => net.Forward(wrongSize, [0], [0]));
-        using var x = _cpu.Zeros(2, 4, 8, 8);
+        using var x = backend.Zeros(2, 4, 8, 8);
         Assert.Throws<ArgumentException>(() => net.Forward(x, [0], [0, 1]));
-        using var odd = _cpu.Zeros(3, 4, 8, 8);
+        using var odd = backend.Zeros(3, 4, 8, 8);
         Assert.Throws<ArgumentException>(() => net.ForwardWithCfg(odd, [0, 0, 0], [0, 0, 10], 4f));
     }
 

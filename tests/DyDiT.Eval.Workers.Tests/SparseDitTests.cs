@@ -1,13 +1,12 @@
 using System.IO.Compression;
 using System.Runtime.InteropServices;
 using System.Text;
-using DyDiT.Eval.Engine.Backends.Cpu;
 using DyDiT.Eval.Engine.Formats;
 using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Engine.Formats.Torch;
 using DyDiT.Eval.Tests.Common;
 using DyDiT.Eval.Workers.Networks;
-using DyDiT.Eval.Workers.Networks.Transformer;
+using DyDiT.Eval.Workers.Networks.Layers;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -18,16 +17,12 @@ namespace DyDiT.Eval.Workers.Tests;
 /// files (plain, 'sin', 'relat'), the network calls of the two sampling traces, checkpoint forms, strict keys, MACs,
 /// semantic-size override.
 /// </summary>
-public sealed class SparseDitTests(ITestOutputHelper output) : IDisposable
+public sealed class SparseDitTests(BackendPool pool, ITestOutputHelper output) : IClassFixture<BackendPool>
 {
     // fixtures/README.md, "Tolerances"
     private const double OutTolerance = 1e-5;
     private const double CfgTolerance = 3e-5;
     private const double IntermediateTolerance = 1e-5; // × max(1, max |ref|)
-
-    private readonly CpuBackend _cpu = new(threads: 2);
-
-    public void Dispose() => _cpu.Dispose();
 
     private static SparseDitConfig Config(string name) => SparseDitConfig.FromJson(File.ReadAllText(Fixtures.Path("sparsedit", name + ".json")));
 
@@ -38,21 +33,21 @@ public sealed class SparseDitTests(ITestOutputHelper output) : IDisposable
     private double Compare(string what, ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, double tolerance, bool relativeToMax = false)
         => Close.MaxAbs(output, what, expected, actual, tolerance, relativeToMax);
 
-    [Theory]
-    [InlineData("sparsedit_tiny")]
-    [InlineData("sparsedit_tiny_sin")]
-    [InlineData("sparsedit_tiny_relat")]
-    public void MatchesEveryArrayOfTheOfficialForward(string name)
+    public static TheoryData<string, string> FixtureNames => TestBackendCases.Cross(new TheoryData<string> { "sparsedit_tiny", "sparsedit_tiny_sin", "sparsedit_tiny_relat" });
+
+    [Theory, MemberData(nameof(FixtureNames))]
+    public void MatchesEveryArrayOfTheOfficialForward(string device, string name)
     {
+        var backend = pool[device];
         var config = Config(name);
         using var io = NpzArchive.Open(Fixtures.Path("sparsedit", name + "_io.npz"));
-        using var net = SparseDit.Load(Fixtures.Path("sparsedit", name + ".pt"), config, _cpu);
+        using var net = SparseDit.Load(Fixtures.Path("sparsedit", name + ".pt"), config, backend);
         var covered = new HashSet<string>(StringComparer.Ordinal) { "x", "t", "y", "cfg_x", "cfg_t", "cfg_y", "cfg_scale" };
 
         // plain forward, every stage the fixture stores (under "inter_" + module name), in execution order
         var x = io["x"];
         var captured = new List<(string Key, float[] Values)>();
-        using var tx = _cpu.FromHost(x.ToFloat32(), Shape(x));
+        using var tx = backend.FromHost(x.ToFloat32(), Shape(x));
         using (var result = net.Forward(tx, Int64(io["t"]), Int64(io["y"]), (key, tensor) => captured.Add((key, tensor.ToArray()))))
         {
             foreach (var (key, values) in captured)
@@ -83,7 +78,7 @@ public sealed class SparseDitTests(ITestOutputHelper output) : IDisposable
         var cfgX = io["cfg_x"];
         float scale = io["cfg_scale"].ToFloat32()[0];
         Assert.Equal(4f, scale);
-        using var tcfg = _cpu.FromHost(cfgX.ToFloat32(), Shape(cfgX));
+        using var tcfg = backend.FromHost(cfgX.ToFloat32(), Shape(cfgX));
         using (var guided = net.ForwardWithCfg(tcfg, Int64(io["cfg_t"]), Int64(io["cfg_y"]), scale))
         {
             Compare("cfg_out", io["cfg_out"].ToFloat32(), guided.Output.ToArray(), CfgTolerance);
@@ -101,13 +96,14 @@ public sealed class SparseDitTests(ITestOutputHelper output) : IDisposable
     /// model input reproduces the recorded (guided) model output. The inputs grow to a few hundred, so this exercises the
     /// blocks far from the io files' unit-scale inputs.
     /// </summary>
-    [Theory]
-    [InlineData("sparsedit_tiny_trace_cfg1.5_N10")]
-    [InlineData("sparsedit_tiny_trace_ddim_cfg4_N10")]
-    public void ReproducesTheModelCallsOfTheSamplingTraces(string name)
+    public static TheoryData<string, string> Traces => TestBackendCases.Cross(new TheoryData<string> { "sparsedit_tiny_trace_cfg1.5_N10", "sparsedit_tiny_trace_ddim_cfg4_N10" });
+
+    [Theory, MemberData(nameof(Traces))]
+    public void ReproducesTheModelCallsOfTheSamplingTraces(string device, string name)
     {
+        var backend = pool[device];
         using var trace = NpzArchive.Open(Fixtures.Path("sparsedit", name + ".npz"));
-        using var net = SparseDit.Load(Fixtures.Path("sparsedit", "sparsedit_tiny.pt"), Config("sparsedit_tiny"), _cpu);
+        using var net = SparseDit.Load(Fixtures.Path("sparsedit", "sparsedit_tiny.pt"), Config("sparsedit_tiny"), backend);
         var modelIn = trace["model_in"];
         var inputs = modelIn.ToFloat32();
         var outputs = trace["model_out"].ToFloat32();
@@ -118,7 +114,7 @@ public sealed class SparseDitTests(ITestOutputHelper output) : IDisposable
         int inSize = inputs.Length / steps, outSize = outputs.Length / steps;
         for (int s = 0; s < steps; s++)
         {
-            using var tx = _cpu.FromHost(inputs.AsSpan(s * inSize, inSize), [m, .. Shape(modelIn)[2..]]);
+            using var tx = backend.FromHost(inputs.AsSpan(s * inSize, inSize), [m, .. Shape(modelIn)[2..]]);
             using var guided = net.ForwardWithCfg(tx, times.AsSpan(s * m, m), labels, scale);
             Compare($"{name} step {s} (t = {times[s * m]})", outputs.AsSpan(s * outSize, outSize).ToArray(), guided.Output.ToArray(),
                 CfgTolerance, relativeToMax: true);
@@ -127,9 +123,10 @@ public sealed class SparseDitTests(ITestOutputHelper output) : IDisposable
 
     // ---- checkpoints and strict loading ----
 
-    [Fact]
-    public void TrainingCheckpointLoadsItsEmaWeights()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void TrainingCheckpointLoadsItsEmaWeights(string device)
     {
+        var backend = pool[device];
         // train.py's layout {'ema': state dict, 'args': ...}, made from the bare fixture by wrapping its pickle
         var members = ReadZip(Fixtures.Path("sparsedit", "sparsedit_tiny.pt"));
         var (pklName, pkl) = members.Single(e => e.Name.EndsWith("/data.pkl", StringComparison.Ordinal));
@@ -150,8 +147,8 @@ public sealed class SparseDitTests(ITestOutputHelper output) : IDisposable
                     stream.Write(entryName == pklName ? wrapped.ToArray() : data);
                 }
             using var io = NpzArchive.Open(Fixtures.Path("sparsedit", "sparsedit_tiny_io.npz"));
-            using var net = SparseDit.Load(path, Config("sparsedit_tiny"), _cpu);
-            using var tx = _cpu.FromHost(io["x"].ToFloat32(), Shape(io["x"]));
+            using var net = SparseDit.Load(path, Config("sparsedit_tiny"), backend);
+            using var tx = backend.FromHost(io["x"].ToFloat32(), Shape(io["x"]));
             using var result = net.Forward(tx, Int64(io["t"]), Int64(io["y"]));
             Compare("training checkpoint out", io["out"].ToFloat32(), result.Output.ToArray(), OutTolerance);
         }
@@ -198,60 +195,61 @@ public sealed class SparseDitTests(ITestOutputHelper output) : IDisposable
         public override void CopyValuesTo(Stream destination) => destination.Write(_bytes);
     }
 
-    private TensorFileException LoadEdited(string name, Action<Dictionary<string, StoredTensor>> edit, SparseDitConfig? config = null)
+    private TensorFileException LoadEdited(string device, string name, Action<Dictionary<string, StoredTensor>> edit, SparseDitConfig? config = null)
     {
         var dict = FixtureStateDict(name);
         edit(dict);
-        var e = Assert.Throws<TensorFileException>(() => SparseDit.FromStateDict(dict, "edited.pt", config ?? Config(name), _cpu).Dispose());
+        var e = Assert.Throws<TensorFileException>(() => SparseDit.FromStateDict(dict, "edited.pt", config ?? Config(name), pool[device]).Dispose());
         output.WriteLine(e.Message);
         Assert.Equal("edited.pt", e.FilePath);
         return e;
     }
 
-    [Fact]
-    public void MissingKeyIsNamed()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void MissingKeyIsNamed(string device)
     {
-        var e = LoadEdited("sparsedit_tiny", d => d.Remove("dumbbell_blocks.0.token_recover_blocks.0.merged_layer1.bias"));
+        var e = LoadEdited(device, "sparsedit_tiny", d => d.Remove("dumbbell_blocks.0.token_recover_blocks.0.merged_layer1.bias"));
         Assert.Contains("'dumbbell_blocks.0.token_recover_blocks.0.merged_layer1.bias'", e.Message);
         Assert.Contains("[64]", e.Message);
     }
 
-    [Fact]
-    public void MisshapenKeyNamesBothShapes()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void MisshapenKeyNamesBothShapes(string device)
     {
-        var e = LoadEdited("sparsedit_tiny", d => d["dumbbell_blocks.0.token_merge_blocks.0.attn.kv.weight"] =
+        var e = LoadEdited(device, "sparsedit_tiny", d => d["dumbbell_blocks.0.token_merge_blocks.0.attn.kv.weight"] =
             new ArrayTensor("kv", [192, 64], new float[192 * 64]));
         Assert.Contains("'dumbbell_blocks.0.token_merge_blocks.0.attn.kv.weight'", e.Message);
         Assert.Contains("[192, 64]", e.Message);
         Assert.Contains("[128, 64]", e.Message);
     }
 
-    [Fact]
-    public void UnexpectedKeyIsNamed()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void UnexpectedKeyIsNamed(string device)
     {
         // a 'relat' table in a model built without attention bias
-        var e = LoadEdited("sparsedit_tiny", d => d["relative_pos_embedder.0.relative_position_bias_table"] =
+        var e = LoadEdited(device, "sparsedit_tiny", d => d["relative_pos_embedder.0.relative_position_bias_table"] =
             new ArrayTensor("table", [52, 4], new float[52 * 4]));
         Assert.Contains("unexpected state dict key 'relative_pos_embedder.0.relative_position_bias_table'", e.Message);
         Assert.Contains("[52, 4]", e.Message);
     }
 
-    [Fact]
-    public void RelatCheckpointNeedsTheRelatConfig()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void RelatCheckpointNeedsTheRelatConfig(string device)
     {
         // the same file with attn_relat_pos=None: the relative-position keys are unexpected
-        var e = LoadEdited("sparsedit_tiny_relat", _ => { }, Config("sparsedit_tiny_relat") with { AttnRelatPos = SparseDitAttentionBias.None });
+        var e = LoadEdited(device, "sparsedit_tiny_relat", _ => { }, Config("sparsedit_tiny_relat") with { AttnRelatPos = SparseDitAttentionBias.None });
         Assert.Contains("unexpected state dict key 'relative_pos_embedder.0.", e.Message);
         // and a 'relat' model needs its table
-        e = LoadEdited("sparsedit_tiny_relat", d => d.Remove("relative_pos_embedder.0.relative_position_bias_table"));
+        e = LoadEdited(device, "sparsedit_tiny_relat", d => d.Remove("relative_pos_embedder.0.relative_position_bias_table"));
         Assert.Contains("'relative_pos_embedder.0.relative_position_bias_table'", e.Message);
         Assert.Contains("[52, 2]", e.Message);
     }
 
-    [Fact]
-    public void RelativePositionIndexIsCheckedAndMayBeComputed()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void RelativePositionIndexIsCheckedAndMayBeComputed(string device)
     {
-        var e = LoadEdited("sparsedit_tiny_relat", d => d["relative_pos_embedder.0.relative_position_index"] =
+        var backend = pool[device];
+        var e = LoadEdited(device, "sparsedit_tiny_relat", d => d["relative_pos_embedder.0.relative_position_index"] =
             new ArrayTensor("index", [16, 16], new float[256]));
         Assert.Contains("'relative_pos_embedder.0.relative_position_index'", e.Message);
         Assert.Contains("float32", e.Message);
@@ -259,47 +257,50 @@ public sealed class SparseDitTests(ITestOutputHelper output) : IDisposable
         var dict = FixtureStateDict("sparsedit_tiny_relat");
         dict.Remove("relative_pos_embedder.0.relative_position_index");
         dict.Remove("pos_embed");
-        using var net = SparseDit.FromStateDict(dict, "no-buffers.pt", Config("sparsedit_tiny_relat"), _cpu);
+        using var net = SparseDit.FromStateDict(dict, "no-buffers.pt", Config("sparsedit_tiny_relat"), backend);
         using var io = NpzArchive.Open(Fixtures.Path("sparsedit", "sparsedit_tiny_relat_io.npz"));
-        using var tx = _cpu.FromHost(io["x"].ToFloat32(), Shape(io["x"]));
+        using var tx = backend.FromHost(io["x"].ToFloat32(), Shape(io["x"]));
         using var result = net.Forward(tx, Int64(io["t"]), Int64(io["y"]));
         Compare("out (computed pos_embed and index)", io["out"].ToFloat32(), result.Output.ToArray(), OutTolerance);
     }
 
-    [Fact]
-    public void WrongGroupingIsReportedAsAKeyFault()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void WrongGroupingIsReportedAsAKeyFault(string device)
     {
+        var backend = pool[device];
         // same depth, other dumbbell layout: the state dict has no second semantic block
         var config = Config("sparsedit_tiny") with { DumbbellGroup = new DumbbellGroup(1, 2, 1, 0) };
         var dict = FixtureStateDict("sparsedit_tiny");
-        var e = Assert.Throws<TensorFileException>(() => SparseDit.FromStateDict(dict, "sparsedit_tiny.pt", config, _cpu));
+        var e = Assert.Throws<TensorFileException>(() => SparseDit.FromStateDict(dict, "sparsedit_tiny.pt", config, backend));
         output.WriteLine(e.Message);
         Assert.Contains("'dumbbell_blocks.0.semantic_blocks.1.", e.Message);
     }
 
-    [Fact]
-    public void InputsAreChecked()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void InputsAreChecked(string device)
     {
-        using var net = SparseDit.Load(Fixtures.Path("sparsedit", "sparsedit_tiny.pt"), Config("sparsedit_tiny"), _cpu);
-        using var wrongSize = _cpu.Zeros(1, 4, 16, 16);
+        var backend = pool[device];
+        using var net = SparseDit.Load(Fixtures.Path("sparsedit", "sparsedit_tiny.pt"), Config("sparsedit_tiny"), backend);
+        using var wrongSize = backend.Zeros(1, 4, 16, 16);
         Assert.Throws<ArgumentException>(() => net.Forward(wrongSize, [0], [0]));
-        using var x = _cpu.Zeros(2, 4, 8, 8);
+        using var x = backend.Zeros(2, 4, 8, 8);
         Assert.Throws<ArgumentException>(() => net.Forward(x, [0], [0, 1]));
         Assert.Throws<ArgumentOutOfRangeException>(() => net.Forward(x, [0, 0], [0, 11]));
         Assert.Throws<ArgumentException>(() => net.Forward(x, [0, 0], [0, 1], semanticSize: 0));
-        using var odd = _cpu.Zeros(3, 4, 8, 8);
+        using var odd = backend.Zeros(3, 4, 8, 8);
         Assert.Throws<ArgumentException>(() => net.ForwardWithCfg(odd, [0, 0, 0], [0, 0, 10], 4f));
     }
 
     // ---- semantic size, configuration and MACs ----
 
-    [Fact]
-    public void SemanticSizeCanBeChangedPerCall()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void SemanticSizeCanBeChangedPerCall(string device)
     {
+        var backend = pool[device];
         var config = Config("sparsedit_tiny");
         using var io = NpzArchive.Open(Fixtures.Path("sparsedit", "sparsedit_tiny_io.npz"));
-        using var net = SparseDit.Load(Fixtures.Path("sparsedit", "sparsedit_tiny.pt"), config, _cpu);
-        using var tx = _cpu.FromHost(io["x"].ToFloat32(), Shape(io["x"]));
+        using var net = SparseDit.Load(Fixtures.Path("sparsedit", "sparsedit_tiny.pt"), config, backend);
+        using var tx = backend.FromHost(io["x"].ToFloat32(), Shape(io["x"]));
         var t = Int64(io["t"]);
         var y = Int64(io["y"]);
         using var same = net.Forward(tx, t, y, semanticSize: config.SemanticSize);

@@ -1,4 +1,3 @@
-using DyDiT.Eval.Engine.Backends.Cpu;
 using DyDiT.Eval.Engine.Formats;
 using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Engine.Tensors;
@@ -13,17 +12,15 @@ namespace DyDiT.Eval.Workers.Tests;
 /// The VAE decoder against <c>fixtures/vae</c>: diffusers' AutoencoderKL (v0.25.1) with the sd-vae-ft-ema block types
 /// at a tiny width, random weights, decoded on CPU in float32. Tolerances are the fixtures README's.
 /// </summary>
-public sealed class VaeDecoderTests : IDisposable
+public sealed class VaeDecoderTests : IClassFixture<BackendPool>
 {
     private static readonly string TinyFolder = Fixtures.Path("vae", "vae_tiny");
     private static readonly string LegacyFolder = Fixtures.Path("vae", "vae_tiny_legacy_keys");
 
-    private readonly CpuBackend _cpu = new(threads: 2);
+    private readonly BackendPool _pool;
     private readonly ITestOutputHelper _log;
 
-    public VaeDecoderTests(ITestOutputHelper log) => _log = log;
-
-    public void Dispose() => _cpu.Dispose();
+    public VaeDecoderTests(BackendPool pool, ITestOutputHelper log) => (_pool, _log) = (pool, log);
 
     public static TheoryData<string, string> WeightFiles() => new()
     {
@@ -32,16 +29,19 @@ public sealed class VaeDecoderTests : IDisposable
         { "vae_tiny_legacy_keys", "diffusion_pytorch_model.bin" }, // query/key/value/proj_attn
     };
 
+    public static TheoryData<string, string, string> WeightFilesOnEveryBackend() => TestBackendCases.Cross(WeightFiles());
+
     [Theory]
-    [MemberData(nameof(WeightFiles))]
-    public void DecodesLikeDiffusers(string folder, string weightsFile)
+    [MemberData(nameof(WeightFilesOnEveryBackend))]
+    public void DecodesLikeDiffusers(string device, string folder, string weightsFile)
     {
+        var backend = _pool[device];
         using var io = NpzArchive.Open(Fixtures.Path("vae", "vae_tiny_io.npz"));
         var dir = Fixtures.Path("vae", folder);
-        using var vae = VaeDecoder.Load(Path.Combine(dir, "config.json"), Path.Combine(dir, weightsFile), _cpu);
+        using var vae = VaeDecoder.Load(Path.Combine(dir, "config.json"), Path.Combine(dir, weightsFile), backend);
 
         var zDiv = io["z_div_scale"];
-        using var latents = _cpu.FromHost(zDiv.ToFloat32(), Dims(zDiv));
+        using var latents = backend.FromHost(zDiv.ToFloat32(), Dims(zDiv));
         var seen = new Dictionary<string, float[]>();
         using var images = vae.Decode(latents, (name, nhwc) => seen[name] = ToNchw(nhwc));
 
@@ -72,22 +72,23 @@ public sealed class VaeDecoderTests : IDisposable
         Assert.True(differing <= u8.Length / 1000, $"{differing} of {u8.Length} uint8 values differ");
     }
 
-    [Fact]
-    public void LoadsFoldersWithSafetensorsOrOnlyBin()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void LoadsFoldersWithSafetensorsOrOnlyBin(string device)
     {
+        var backend = _pool[device];
         using var io = NpzArchive.Open(Fixtures.Path("vae", "vae_tiny_io.npz"));
         var z = io["z"].ToFloat32();
         var zDiv = io["z_div_scale"].ToFloat32();
         for (int i = 0; i < z.Length; i++) Assert.Equal(zDiv[i], z[i] / VaeDecoder.LatentScale); // the caller's division, bit-exact
 
-        using var vae = VaeDecoder.Load(TinyFolder, _cpu);
+        using var vae = VaeDecoder.Load(TinyFolder, backend);
         Assert.Equal([8, 16, 16, 16], vae.Config.BlockOutChannels);
         Assert.Equal(8, vae.Config.UpsampleFactor);
-        using var latents = _cpu.FromHost(zDiv, 3, 4, 4, 4);
+        using var latents = backend.FromHost(zDiv, 3, 4, 4, 4);
         using var images = vae.Decode(latents);
         AssertClose(io["decoded"].ToFloat32(), images.ToArray(), 3e-5, "decoded");
 
-        using var legacy = VaeDecoder.Load(LegacyFolder, _cpu); // only a .bin there, with the old attention names
+        using var legacy = VaeDecoder.Load(LegacyFolder, backend); // only a .bin there, with the old attention names
         using var legacyImages = legacy.Decode(latents);
         Assert.Equal(images.ToArray(), legacyImages.ToArray());
     }
@@ -111,65 +112,66 @@ public sealed class VaeDecoderTests : IDisposable
 
     // ---- strict loading ----
 
-    private VaeDecoder FromEdited(Func<List<KeyValuePair<string, StoredTensor>>, List<KeyValuePair<string, StoredTensor>>> edit)
+    private VaeDecoder FromEdited(string device, Func<List<KeyValuePair<string, StoredTensor>>, List<KeyValuePair<string, StoredTensor>>> edit)
     {
         var weights = Path.Combine(TinyFolder, "diffusion_pytorch_model.safetensors");
         using var file = TensorFile.Open(weights);
         var stateDict = edit(file.Tensors.Select(t => KeyValuePair.Create(t.Name, t)).ToList());
-        return VaeDecoder.FromStateDict(VaeConfig.Read(Path.Combine(TinyFolder, "config.json")), stateDict, "edited.safetensors", _cpu);
+        return VaeDecoder.FromStateDict(VaeConfig.Read(Path.Combine(TinyFolder, "config.json")), stateDict, "edited.safetensors", _pool[device]);
     }
 
     private static StoredTensor Tensor(List<KeyValuePair<string, StoredTensor>> sd, string key) => sd.Single(kv => kv.Key == key).Value;
 
-    [Fact]
-    public void MissingKeyIsNamed()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void MissingKeyIsNamed(string device)
     {
-        var e = Assert.Throws<TensorFileException>(() => FromEdited(sd => sd.Where(kv => kv.Key != "decoder.up_blocks.1.resnets.1.conv2.bias").ToList()));
+        var e = Assert.Throws<TensorFileException>(() => FromEdited(device, sd => sd.Where(kv => kv.Key != "decoder.up_blocks.1.resnets.1.conv2.bias").ToList()));
         Assert.Equal("edited.safetensors", e.FilePath);
         Assert.Contains("'decoder.up_blocks.1.resnets.1.conv2.bias'", e.Message);
         Assert.Contains("[16]", e.Message);
     }
 
-    [Fact]
-    public void MissingAttentionKeyNamesBothLayouts()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void MissingAttentionKeyNamesBothLayouts(string device)
     {
-        var e = Assert.Throws<TensorFileException>(() => FromEdited(sd => sd.Where(kv => kv.Key != "decoder.mid_block.attentions.0.to_k.weight").ToList()));
+        var e = Assert.Throws<TensorFileException>(() => FromEdited(device, sd => sd.Where(kv => kv.Key != "decoder.mid_block.attentions.0.to_k.weight").ToList()));
         Assert.Contains("'decoder.mid_block.attentions.0.to_k.weight' or 'decoder.mid_block.attentions.0.key.weight'", e.Message);
     }
 
-    [Fact]
-    public void MisshapenKeyShowsBothShapes()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void MisshapenKeyShowsBothShapes(string device)
     {
-        var e = Assert.Throws<TensorFileException>(() => FromEdited(sd => sd
+        var e = Assert.Throws<TensorFileException>(() => FromEdited(device, sd => sd
             .Select(kv => kv.Key == "decoder.conv_out.weight" ? KeyValuePair.Create(kv.Key, Tensor(sd, "decoder.conv_in.weight")) : kv).ToList()));
         Assert.Contains("'decoder.conv_out.weight'", e.Message);
         Assert.Contains("[16, 4, 3, 3]", e.Message);
         Assert.Contains("expected [3, 8, 3, 3]", e.Message);
     }
 
-    [Fact]
-    public void UnexpectedDecoderKeyIsAnErrorButTheEncoderIsIgnored()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void UnexpectedDecoderKeyIsAnErrorButTheEncoderIsIgnored(string device)
     {
         Assert.Contains(ListOf(TinyFolder), kv => kv.Key.StartsWith("encoder.", StringComparison.Ordinal)); // loads fine with them
-        var e = Assert.Throws<TensorFileException>(() => FromEdited(sd =>
+        var e = Assert.Throws<TensorFileException>(() => FromEdited(device, sd =>
             [.. sd, KeyValuePair.Create("decoder.up_blocks.3.upsamplers.0.conv.bias", Tensor(sd, "decoder.conv_out.bias"))]));
         Assert.Contains("unexpected state dict key 'decoder.up_blocks.3.upsamplers.0.conv.bias' (shape [3])", e.Message);
     }
 
-    [Fact]
-    public void BothAttentionLayoutsAtOnceIsAnError()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void BothAttentionLayoutsAtOnceIsAnError(string device)
     {
-        var e = Assert.Throws<TensorFileException>(() => FromEdited(sd =>
+        var e = Assert.Throws<TensorFileException>(() => FromEdited(device, sd =>
             [.. sd, KeyValuePair.Create("decoder.mid_block.attentions.0.query.weight", Tensor(sd, "decoder.mid_block.attentions.0.to_q.weight"))]));
         Assert.Contains("'decoder.mid_block.attentions.0.to_q.weight'", e.Message);
         Assert.Contains("'decoder.mid_block.attentions.0.query.weight'", e.Message);
     }
 
-    [Fact]
-    public void MissingFolderOrWeights()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void MissingFolderOrWeights(string device)
     {
-        Assert.Throws<DirectoryNotFoundException>(() => VaeDecoder.Load(Path.Combine(TinyFolder, "nope"), _cpu));
-        Assert.Throws<FileNotFoundException>(() => VaeDecoder.Load(Path.Combine(TinyFolder, "config.json"), Path.Combine(TinyFolder, "nope.bin"), _cpu));
+        var backend = _pool[device];
+        Assert.Throws<DirectoryNotFoundException>(() => VaeDecoder.Load(Path.Combine(TinyFolder, "nope"), backend));
+        Assert.Throws<FileNotFoundException>(() => VaeDecoder.Load(Path.Combine(TinyFolder, "config.json"), Path.Combine(TinyFolder, "nope.bin"), backend));
     }
 
     // ---- config ----
@@ -251,12 +253,13 @@ public sealed class VaeDecoderTests : IDisposable
     /// sample.py's preview PNG (save_image with normalize, value_range (−1, 1), nrow 2, padding 2) from our decoded
     /// images; uint8 tolerance as for uint8_hwc in the fixture README (|Δ| ≤ 1 on ≤ 0.1 % of values).
     /// </summary>
-    [Fact]
-    public void PreviewGridMatchesSamplePysSavedImage()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void PreviewGridMatchesSamplePysSavedImage(string device)
     {
+        var backend = _pool[device];
         using var io = NpzArchive.Open(Fixtures.Path("vae", "vae_tiny_io.npz"));
-        using var vae = VaeDecoder.Load(TinyFolder, _cpu);
-        using var latents = _cpu.FromHost(io["z_div_scale"].ToFloat32(), 3, 4, 4, 4);
+        using var vae = VaeDecoder.Load(TinyFolder, backend);
+        using var latents = backend.FromHost(io["z_div_scale"].ToFloat32(), 3, 4, 4, 4);
         using var images = vae.Decode(latents);
         var grid = DyDiT.Eval.Workers.Sampling.SampleImages.PreviewGrid(images.ToArray(), 3, 3, 32, 32, nrow: 2);
         var expected = io["sample_py_grid_uint8"];

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Tests.Common;
-using DyDiT.Eval.Workers.Networks.Transformer;
+using DyDiT.Eval.Workers.Networks.Layers;
 using Xunit;
 using Xunit.Abstractions;
 

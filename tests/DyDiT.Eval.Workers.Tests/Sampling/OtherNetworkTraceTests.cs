@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using DyDiT.Eval.Engine.Backends.Cpu;
 using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Tests.Common;
 using DyDiT.Eval.Workers.Diffusion;
@@ -14,12 +13,8 @@ namespace DyDiT.Eval.Workers.Tests.Sampling;
 /// fixtures/sparsedit; seeds, guidance and labels from the fixtures' JSON) are reproduced from the seed alone with the
 /// torch CPU generator. Tolerance (fixture README): max abs error ≤ 1e-5 × max abs reference.
 /// </summary>
-public sealed class OtherNetworkTraceTests : IDisposable
+public sealed class OtherNetworkTraceTests(BackendPool pool) : IClassFixture<BackendPool>
 {
-    private readonly CpuBackend _cpu = new(threads: 2);
-
-    public void Dispose() => _cpu.Dispose();
-
     // folder, model json/pt stem, trace file, seed, cfg, DDIM, labels given to the script (null: drawn after z)
     public static TheoryData<string, string, string, ulong, float, bool, long[]?> Traces() => new()
     {
@@ -27,6 +22,8 @@ public sealed class OtherNetworkTraceTests : IDisposable
         { "sparsedit", "sparsedit_tiny", "sparsedit_tiny_trace_cfg1.5_N10.npz", 11, 1.5f, false, null },
         { "sparsedit", "sparsedit_tiny", "sparsedit_tiny_trace_ddim_cfg4_N10.npz", 8, 4f, true, [3, 3] },
     };
+
+    public static TheoryData<string, string, string, string, ulong, float, bool, long[]?> TracesOnEveryBackend() => TestBackendCases.Cross(Traces());
 
     private static void AssertNear(string what, float[] expected, float[] actual)
     {
@@ -41,10 +38,10 @@ public sealed class OtherNetworkTraceTests : IDisposable
     }
 
     [Theory]
-    [MemberData(nameof(Traces))]
-    public void TheSeedAloneReproducesTheTrace(string folder, string model, string trace, ulong seed, float cfg, bool ddim, long[]? labels)
+    [MemberData(nameof(TracesOnEveryBackend))]
+    public void TheSeedAloneReproducesTheTrace(string device, string folder, string model, string trace, ulong seed, float cfg, bool ddim, long[]? labels)
     {
-        using var network = DiffusionModels.Load(Fixtures.Path(folder, model + ".json"), Fixtures.Path(folder, model + ".pt"), _cpu);
+        using var network = DiffusionModels.Load(Fixtures.Path(folder, model + ".json"), Fixtures.Path(folder, model + ".pt"), pool[device]);
         Assert.Equal(folder == "dydit" ? "DyDiT" : "SparseDiT", network.Name);
         using var npz = NpzArchive.Open(Fixtures.Path(folder, trace));
         int n = (int)npz["samples"].Shape[0];

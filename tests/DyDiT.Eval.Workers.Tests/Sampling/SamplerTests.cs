@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using DyDiT.Eval.Engine.Backends.Cpu;
 using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Tests.Common;
 using DyDiT.Eval.Workers.Diffusion;
@@ -15,20 +14,22 @@ namespace DyDiT.Eval.Workers.Tests.Sampling;
 /// The whole sampling loop with the fixture DiT (<c>dit/dit_tiny.pt</c>) against the 10-step traces of
 /// <c>fixtures/diffusion</c> (recipes in diffusion.json). Tolerance (README): max abs error ≤ 1e-5 · max abs reference.
 /// </summary>
-public sealed class SamplerTests(ITestOutputHelper output) : IDisposable
+public sealed class SamplerTests(BackendPool pool, ITestOutputHelper output) : IClassFixture<BackendPool>, IDisposable
 {
-    private readonly CpuBackend _cpu = new(threads: 2);
-    private readonly Lazy<DitDiffusionModel> _model = new(() => DitDiffusionModel.Load(Fixtures.Path("dit", "dit_tiny.pt"),
-        DitConfig.FromJson(File.ReadAllText(Fixtures.Path("dit", "dit_tiny.json"))), new CpuBackend(threads: 2)));
+    private readonly Dictionary<string, DitDiffusionModel> _models = new();
+
+    /// <summary>The fixture DiT on <paramref name="device"/>, loaded on first use by this test.</summary>
+    private DitDiffusionModel Model(string device)
+    {
+        if (!_models.TryGetValue(device, out var model))
+            _models[device] = model = DitDiffusionModel.Load(Fixtures.Path("dit", "dit_tiny.pt"),
+                DitConfig.FromJson(File.ReadAllText(Fixtures.Path("dit", "dit_tiny.json"))), pool[device]);
+        return model;
+    }
 
     public void Dispose()
     {
-        if (_model.IsValueCreated)
-        {
-            _model.Value.Dispose();
-            _model.Value.Backend.Dispose();
-        }
-        _cpu.Dispose();
+        foreach (var model in _models.Values) model.Dispose();
     }
 
     // trace, seed, cfg scale, DDIM, labels given to the script (null: drawn with randint after z, sample_ddp.py)
@@ -40,10 +41,12 @@ public sealed class SamplerTests(ITestOutputHelper output) : IDisposable
         { "trace_ddim_cfg4_N10.npz", 3, 4f, true, [2, 9] },
     };
 
+    public static TheoryData<string, string, ulong, float, bool, long[]?> TracesOnEveryBackend() => TestBackendCases.Cross(Traces());
+
     private static long[] I64(NpzArchive npz, string name) => MemoryMarshal.Cast<byte, long>(npz[name].ReadAllBytes()).ToArray();
 
-    private Sampler NewSampler(float cfg, bool ddim, double eta = 0.0, bool batchInvariant = false) =>
-        new(_model.Value, new SamplerSettings(DiffusionSchedule.Create("10"), cfg, ddim ? SamplerKind.Ddim : SamplerKind.Ddpm, eta, batchInvariant));
+    private Sampler NewSampler(string device, float cfg, bool ddim, double eta = 0.0, bool batchInvariant = false) =>
+        new(Model(device), new SamplerSettings(DiffusionSchedule.Create("10"), cfg, ddim ? SamplerKind.Ddim : SamplerKind.Ddpm, eta, batchInvariant));
 
     private void AssertNear(string what, float[] expected, float[] actual)
     {
@@ -66,44 +69,49 @@ public sealed class SamplerTests(ITestOutputHelper output) : IDisposable
     }
 
     [Theory]
-    [MemberData(nameof(Traces))]
-    public void TheSeedAloneReproducesTheTraceWithTorchCpuNoise(string file, ulong seed, float cfg, bool ddim, long[]? labels)
+    [MemberData(nameof(TracesOnEveryBackend))]
+    public void TheSeedAloneReproducesTheTraceWithTorchCpuNoise(string device, string file, ulong seed, float cfg, bool ddim, long[]? labels)
     {
         using var npz = NpzArchive.Open(Fixtures.Path("diffusion", file));
         int n = (int)npz["samples"].Shape[0];
         var samples = Enumerable.Range(0, n).Select(i => (long)i).ToArray();
-        var batch = NewSampler(cfg, ddim).Sample(samples, new TorchCpuNoiseSource(seed), labels);
+        var batch = NewSampler(device, cfg, ddim).Sample(samples, new TorchCpuNoiseSource(seed), labels);
         AssertMatchesTrace(npz, batch, n);
         // one network call per sample: same trace, same work
-        var oneByOne = NewSampler(cfg, ddim, batchInvariant: true).Sample(samples, new TorchCpuNoiseSource(seed), labels);
+        var oneByOne = NewSampler(device, cfg, ddim, batchInvariant: true).Sample(samples, new TorchCpuNoiseSource(seed), labels);
         AssertMatchesTrace(npz, oneByOne, n);
         Assert.Equal(batch.StepMultiplyAccumulates, oneByOne.StepMultiplyAccumulates);
         // every step runs the network on the loop's whole batch (2n rows with guidance)
-        long perSample = _model.Value.Network.Config.MultiplyAccumulatesPerSample();
+        long perSample = Model(device).Network.Config.MultiplyAccumulatesPerSample();
         Assert.Equal(10, batch.StepMultiplyAccumulates.Length);
         Assert.All(batch.StepMultiplyAccumulates, macs => Assert.Equal((cfg > 1 ? 2 * n : n) * perSample, macs));
     }
 
     [Theory]
-    [MemberData(nameof(Traces))]
-    public void ReplayedNoiseReproducesTheTrace(string file, ulong seed, float cfg, bool ddim, long[]? labels)
+    [MemberData(nameof(TracesOnEveryBackend))]
+    public void ReplayedNoiseReproducesTheTrace(string device, string file, ulong seed, float cfg, bool ddim, long[]? labels)
     {
         _ = (seed, labels);
         var path = Fixtures.Path("diffusion", file);
         using var npz = NpzArchive.Open(path);
         int n = (int)npz["samples"].Shape[0];
         var samples = Enumerable.Range(0, n).Select(i => (long)i).ToArray();
-        var batch = NewSampler(cfg, ddim).Sample(samples, ReplayNoiseSource.Open(path)); // labels from the file's y
+        var batch = NewSampler(device, cfg, ddim).Sample(samples, ReplayNoiseSource.Open(path)); // labels from the file's y
         AssertMatchesTrace(npz, batch, n);
     }
 
-    [Theory]
-    [InlineData(4f, false, 0.0)]
-    [InlineData(1f, false, 0.0)]
-    [InlineData(1.5f, true, 0.5)]
-    public void PerSampleNoiseGivesTheSameBytesWhateverTheBatching(float cfg, bool ddim, double eta)
+    public static TheoryData<string, float, bool, double> BatchingCases => TestBackendCases.Cross(new TheoryData<float, bool, double>
     {
-        var sampler = NewSampler(cfg, ddim, eta, batchInvariant: true);
+        { 4f, false, 0.0 },
+        { 1f, false, 0.0 },
+        { 1.5f, true, 0.5 },
+    });
+
+    [Theory]
+    [MemberData(nameof(BatchingCases))]
+    public void PerSampleNoiseGivesTheSameBytesWhateverTheBatching(string device, float cfg, bool ddim, double eta)
+    {
+        var sampler = NewSampler(device, cfg, ddim, eta, batchInvariant: true);
         var noise = new PerSampleNoise(seed: 42);
         var all = Enumerable.Range(0, 8).Select(i => (long)i).ToArray();
         var whole = sampler.Sample(all, noise);
@@ -119,23 +127,23 @@ public sealed class SamplerTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(wholeBits.AsSpan(2 * row, row).ToArray(), MemoryMarshal.Cast<float, uint>(shuffled.Latents.AsSpan(row, row)).ToArray());
     }
 
-    [Fact]
-    public void DdimEtaAddsNoiseAndEtaZeroStillDrawsEveryStep()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void DdimEtaAddsNoiseAndEtaZeroStillDrawsEveryStep(string device)
     {
         using var npz = NpzArchive.Open(Fixtures.Path("diffusion", "trace_ddim_cfg4_N10.npz"));
         long[] samples = [0, 1];
-        var deterministic = NewSampler(4f, ddim: true).Sample(samples, new TorchCpuNoiseSource(3), [2, 9]);
-        var stochastic = NewSampler(4f, ddim: true, eta: 1.0).Sample(samples, new TorchCpuNoiseSource(3), [2, 9]);
+        var deterministic = NewSampler(device, 4f, ddim: true).Sample(samples, new TorchCpuNoiseSource(3), [2, 9]);
+        var stochastic = NewSampler(device, 4f, ddim: true, eta: 1.0).Sample(samples, new TorchCpuNoiseSource(3), [2, 9]);
         Assert.NotEqual(deterministic.Latents, stochastic.Latents);
         Assert.All(stochastic.Latents, v => Assert.True(float.IsFinite(v)));
         AssertNear("ddim eta 0", npz["samples"].ToFloat32(), deterministic.Latents);
     }
 
-    [Fact]
-    public void BadSettingsAreRejected()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void BadSettingsAreRejected(string device)
     {
-        Assert.Throws<ArgumentException>(() => NewSampler(0.5f, false));
-        Assert.Throws<ArgumentException>(() => NewSampler(1.5f, false).Sample([0], new PerSampleNoise(0), [10]));
-        Assert.Throws<ArgumentException>(() => NewSampler(1.5f, false).Sample([0, 1], new PerSampleNoise(0), [1]));
+        Assert.Throws<ArgumentException>(() => NewSampler(device, 0.5f, false));
+        Assert.Throws<ArgumentException>(() => NewSampler(device, 1.5f, false).Sample([0], new PerSampleNoise(0), [10]));
+        Assert.Throws<ArgumentException>(() => NewSampler(device, 1.5f, false).Sample([0, 1], new PerSampleNoise(0), [1]));
     }
 }
