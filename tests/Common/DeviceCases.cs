@@ -7,7 +7,10 @@ namespace DyDiT.Eval.Tests.Common;
 /// </summary>
 public static class DeviceCases
 {
-    public static IEnumerable<object[]> Cross(params object[][] cases)
+    public static IEnumerable<object[]> Cross(params object[][] cases) => Over(cases);
+
+    /// <summary>The same for cases kept in their own member (e.g. a <c>TheoryData</c> other tests use as it is).</summary>
+    public static IEnumerable<object[]> Over(IEnumerable<object[]> cases)
     {
         foreach (object[] row in (IEnumerable<object[]>)TestBackends.Devices)
             foreach (var c in cases)

@@ -109,13 +109,11 @@ public sealed class FidInceptionV3Tests(InceptionFixtureFiles files, BackendPool
         return max;
     }
 
-    public static TheoryData<string, string, string> Cases => TestBackendCases.Cross(new TheoryData<string, string>
-    {
-        { "zip", "adm299" },
-        { "zip", "ptfid299" },
-        { "legacy", "adm299" },
-        { "legacy", "ptfid299" },
-    });
+    public static IEnumerable<object[]> Cases => DeviceCases.Cross(
+        ["zip", "adm299"],
+        ["zip", "ptfid299"],
+        ["legacy", "adm299"],
+        ["legacy", "ptfid299"]);
 
     [Theory]
     [MemberData(nameof(Cases))]

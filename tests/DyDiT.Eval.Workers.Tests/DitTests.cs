@@ -38,7 +38,9 @@ public sealed class DitTests(BackendPool pool, ITestOutputHelper output) : IClas
         Assert.Equal(MemoryMarshal.Cast<float, uint>(io["cfg_out"].ToFloat32()).ToArray(), MemoryMarshal.Cast<float, uint>(mixed.ToArray()).ToArray());
     }
 
-    public static TheoryData<string, string> FixtureNames => TestBackendCases.Cross(new TheoryData<string> { "dit_tiny", "dit_tiny_p4" });
+    public static IEnumerable<object[]> FixtureNames => DeviceCases.Cross(
+        ["dit_tiny"],
+        ["dit_tiny_p4"]);
 
     [Theory, MemberData(nameof(FixtureNames))]
     public void MatchesEveryArrayOfTheOfficialForward(string device, string name)

@@ -415,13 +415,11 @@ public sealed class DyDitTests(BackendPool pool, ITestOutputHelper output) : ICl
         return e;
     }
 
-    public static TheoryData<string, string, string> RouterKeys => TestBackendCases.Cross(new TheoryData<string, string>
-    {
-        { "blocks.2.attn_rate.router.weight", "[3, 64]" },
-        { "blocks.0.mlp_rate.router.bias", "[3]" },
-        { "blocks.1.token_selection.mlp_head.0.weight", "[4, 64]" },
-        { "blocks.1.token_selection.mlp_head.2.bias", "[1]" },
-    });
+    public static IEnumerable<object[]> RouterKeys => DeviceCases.Cross(
+        ["blocks.2.attn_rate.router.weight", "[3, 64]"],
+        ["blocks.0.mlp_rate.router.bias", "[3]"],
+        ["blocks.1.token_selection.mlp_head.0.weight", "[4, 64]"],
+        ["blocks.1.token_selection.mlp_head.2.bias", "[1]"]);
 
     [Theory, MemberData(nameof(RouterKeys))]
     public void MissingRouterKeyIsNamed(string device, string key, string shape)

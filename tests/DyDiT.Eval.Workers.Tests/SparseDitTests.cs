@@ -33,7 +33,10 @@ public sealed class SparseDitTests(BackendPool pool, ITestOutputHelper output) :
     private double Compare(string what, ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, double tolerance, bool relativeToMax = false)
         => Close.MaxAbs(output, what, expected, actual, tolerance, relativeToMax);
 
-    public static TheoryData<string, string> FixtureNames => TestBackendCases.Cross(new TheoryData<string> { "sparsedit_tiny", "sparsedit_tiny_sin", "sparsedit_tiny_relat" });
+    public static IEnumerable<object[]> FixtureNames => DeviceCases.Cross(
+        ["sparsedit_tiny"],
+        ["sparsedit_tiny_sin"],
+        ["sparsedit_tiny_relat"]);
 
     [Theory, MemberData(nameof(FixtureNames))]
     public void MatchesEveryArrayOfTheOfficialForward(string device, string name)
@@ -96,7 +99,9 @@ public sealed class SparseDitTests(BackendPool pool, ITestOutputHelper output) :
     /// model input reproduces the recorded (guided) model output. The inputs grow to a few hundred, so this exercises the
     /// blocks far from the io files' unit-scale inputs.
     /// </summary>
-    public static TheoryData<string, string> Traces => TestBackendCases.Cross(new TheoryData<string> { "sparsedit_tiny_trace_cfg1.5_N10", "sparsedit_tiny_trace_ddim_cfg4_N10" });
+    public static IEnumerable<object[]> Traces => DeviceCases.Cross(
+        ["sparsedit_tiny_trace_cfg1.5_N10"],
+        ["sparsedit_tiny_trace_ddim_cfg4_N10"]);
 
     [Theory, MemberData(nameof(Traces))]
     public void ReproducesTheModelCallsOfTheSamplingTraces(string device, string name)

@@ -29,7 +29,7 @@ public sealed class VaeDecoderTests : IClassFixture<BackendPool>
         { "vae_tiny_legacy_keys", "diffusion_pytorch_model.bin" }, // query/key/value/proj_attn
     };
 
-    public static TheoryData<string, string, string> WeightFilesOnEveryBackend() => TestBackendCases.Cross(WeightFiles());
+    public static IEnumerable<object[]> WeightFilesOnEveryBackend() => DeviceCases.Over(WeightFiles());
 
     [Theory]
     [MemberData(nameof(WeightFilesOnEveryBackend))]

@@ -23,7 +23,7 @@ public sealed class OtherNetworkTraceTests(BackendPool pool) : IClassFixture<Bac
         { "sparsedit", "sparsedit_tiny", "sparsedit_tiny_trace_ddim_cfg4_N10.npz", 8, 4f, true, [3, 3] },
     };
 
-    public static TheoryData<string, string, string, string, ulong, float, bool, long[]?> TracesOnEveryBackend() => TestBackendCases.Cross(Traces());
+    public static IEnumerable<object[]> TracesOnEveryBackend() => DeviceCases.Over(Traces());
 
     private static void AssertNear(string what, float[] expected, float[] actual)
     {

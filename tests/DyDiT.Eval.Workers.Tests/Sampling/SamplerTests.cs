@@ -41,7 +41,7 @@ public sealed class SamplerTests(BackendPool pool, ITestOutputHelper output) : I
         { "trace_ddim_cfg4_N10.npz", 3, 4f, true, [2, 9] },
     };
 
-    public static TheoryData<string, string, ulong, float, bool, long[]?> TracesOnEveryBackend() => TestBackendCases.Cross(Traces());
+    public static IEnumerable<object[]> TracesOnEveryBackend() => DeviceCases.Over(Traces());
 
     private static long[] I64(NpzArchive npz, string name) => MemoryMarshal.Cast<byte, long>(npz[name].ReadAllBytes()).ToArray();
 
@@ -100,12 +100,10 @@ public sealed class SamplerTests(BackendPool pool, ITestOutputHelper output) : I
         AssertMatchesTrace(npz, batch, n);
     }
 
-    public static TheoryData<string, float, bool, double> BatchingCases => TestBackendCases.Cross(new TheoryData<float, bool, double>
-    {
-        { 4f, false, 0.0 },
-        { 1f, false, 0.0 },
-        { 1.5f, true, 0.5 },
-    });
+    public static IEnumerable<object[]> BatchingCases => DeviceCases.Cross(
+        [4f, false, 0.0],
+        [1f, false, 0.0],
+        [1.5f, true, 0.5]);
 
     [Theory]
     [MemberData(nameof(BatchingCases))]
