@@ -131,6 +131,7 @@ public sealed partial class CudaBackend : IBackend
         Accelerator.Synchronize();
         _gemm.Dispose();
         _intScratch?.Dispose();
+        _floatScratch?.Dispose();
         Accelerator.Dispose();
         _context.Dispose();
     }
@@ -159,6 +160,7 @@ public sealed partial class CudaBackend : IBackend
             if (_intScratch == null || _intScratch.Length < Math.Max(1, values.Length))
             {
                 _intScratch?.Dispose();
+        _floatScratch?.Dispose();
                 _intScratch = Accelerator.Allocate1D<int>(Math.Max(1024, values.Length));
             }
             ArrayView<int> all = _intScratch.View;
