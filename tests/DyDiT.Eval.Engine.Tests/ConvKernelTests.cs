@@ -1,4 +1,5 @@
 using DyDiT.Eval.Engine.Backends.Cpu;
+using DyDiT.Eval.Engine.Backends.Cuda;
 using DyDiT.Eval.Engine.Tensors;
 using DyDiT.Eval.Tests.Common;
 using Xunit;
@@ -139,6 +140,39 @@ public sealed class ConvKernelTests(BackendPool pool) : IClassFixture<BackendPoo
                 if (c < yOff || c >= yOff + cout) Assert.Equal(42f, got);
                 else AssertClose(expected[p * cout + c - yOff], got, 1e-5, $"pixel {p} channel {c}");
             }
+    }
+
+    [Theory, MemberData(nameof(TestBackends.DeviceBackends), MemberType = typeof(TestBackends))]
+    public void Conv2dInIm2ColChunksMatchesNaive(string device)
+    {
+        // 3 images of 9×8 outputs, K = 3·3·5 = 45: chunks of 20 rows (parts of images, the last one short), of one
+        // image, and of two images (the last chunk holds one).
+        var backend = (CudaBackend)pool[device];
+        int n = 3, h = 9, w = 8, cin = 5, cout = 7;
+        var x = Random(n * h * w * cin, 40);
+        var wt = Random(cout * cin * 9, 41, -0.3f, 0.3f);
+        var bias = Random(cout, 42);
+        var expected = NaiveConv(x, n, h, w, cin, 0, wt, cout, cin, 3, 3, bias, 1, 1, 1, 1, true, out int oh, out int ow);
+        using var tx = backend.FromHost(x, n, h, w, cin);
+        using var tw = backend.PackConv2dWeight(wt, cout, cin, 3, 3);
+        using var tb = backend.FromHost(bias, cout);
+        using var ty = backend.Zeros(n, oh, ow, cout);
+        long budget = backend.Im2ColBudget;
+        try
+        {
+            foreach (long rows in new long[] { 20, oh * ow, 2 * oh * ow + 5 })
+            {
+                backend.Im2ColBudget = rows * cin * 9;
+                backend.Conv2d(tx, tw, tb, new Conv2dParams(1, 1, 1, 1, Relu: true), ty);
+                var y = ty.ToArray();
+                for (int i = 0; i < y.Length; i++) AssertClose(expected[i], y[i], 1e-5, $"{rows} rows per chunk, element {i}");
+                backend.Upload(new float[y.Length], ty);
+            }
+        }
+        finally
+        {
+            backend.Im2ColBudget = budget;
+        }
     }
 
     [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]

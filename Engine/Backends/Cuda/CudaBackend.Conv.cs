@@ -12,8 +12,8 @@ namespace DyDiT.Eval.Engine.Backends.Cuda;
 // straight into the destination's channel window (row stride Cy, offset yOff); bias and ReLU follow as one kernel.
 public sealed partial class CudaBackend
 {
-    // im2col scratch per chunk, in floats (256 MiB).
-    private const long Im2ColBudget = 64L << 20;
+    /// <summary>im2col scratch per chunk, in floats (256 MiB); tests lower it to exercise the chunking.</summary>
+    internal long Im2ColBudget { get; set; } = 64L << 20;
 
     private readonly object _floatScratchLock = new();
     private MemoryBuffer1D<float, Stride1D.Dense>? _floatScratch;
