@@ -47,7 +47,7 @@ public sealed partial class CudaBackend
         var weight = new GemmOperand(vw, 0, g.Cout, 0, false);
         if (g.Direct)
         {
-            _gemm.Run(new GemmShape(1, (int)g.M, g.Cout, g.K, 1f, 0f),
+            _gemm.Run(new GemmShape(1, Extent(g.M), g.Cout, g.K, 1f, 0f),
                 new GemmOperand(vx, g.XOff, g.Cx, 0, false), weight, new GemmOperand(vy, g.YOff, g.Cy, 0, false));
         }
         else
