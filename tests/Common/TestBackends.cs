@@ -36,8 +36,8 @@ public static class TestBackends
         }
     }
 
-    /// <summary>A fresh backend; tests use 2 threads (the CI machine's cores).</summary>
-    public static IBackend Create(string device) => Backends.Create(device, threads: 2);
+    /// <summary>A fresh backend; tests use 2 threads (the CI machine's cores) unless they ask for another count.</summary>
+    public static IBackend Create(string device, int threads = 2) => Backends.Create(device, threads);
 }
 
 /// <summary>One backend per device name, made on first use and shared by the tests of one class (kernels compile once).</summary>

@@ -1,4 +1,4 @@
-using DyDiT.Eval.Engine.Backends.Cpu;
+using DyDiT.Eval.Tests.Common;
 using Xunit;
 
 namespace DyDiT.Eval.Engine.Tests;
@@ -7,11 +7,20 @@ namespace DyDiT.Eval.Engine.Tests;
 /// GroupNorm against a naive float64 loop written from torch.nn.GroupNorm's definition on NCHW, indexed here in
 /// NHWC: each (sample, group) is normalised over H·W·(C/G) values with the biased variance.
 /// </summary>
-public sealed class GroupNormKernelTests : IDisposable
+public sealed class GroupNormKernelTests(BackendPool pool) : IClassFixture<BackendPool>
 {
-    private readonly CpuBackend _cpu = new(threads: 2);
+    /// <summary>Each case of <paramref name="cases"/> once per device, the device first.</summary>
+    private static IEnumerable<object[]> OnEachDevice(params object[][] cases) =>
+        from object[] device in TestBackends.Devices
+        from c in cases
+        select new[] { device[0] }.Concat(c).ToArray();
 
-    public void Dispose() => _cpu.Dispose();
+    // n, h, w, c, groups, eps, affine
+    public static IEnumerable<object[]> MatchesNaiveCases => OnEachDevice(
+        [2, 5, 7, 16, 4, 1e-6, true],
+        [1, 3, 3, 12, 12, 1e-5, true],     // one channel per group (instance norm)
+        [3, 4, 2, 6, 1, 1e-6, false],      // one group (layer norm over the image), no affine
+        [2, 64, 48, 64, 32, 1e-6, true]);  // big enough for the parallel paths; 2 channels per group
 
     private static float[] Random(int n, int seed, float lo = -1, float hi = 1)
     {
@@ -50,40 +59,37 @@ public sealed class GroupNormKernelTests : IDisposable
         return y;
     }
 
-    [Theory]
-    // n, h, w, c, groups, eps, affine
-    [InlineData(2, 5, 7, 16, 4, 1e-6, true)]
-    [InlineData(1, 3, 3, 12, 12, 1e-5, true)]     // one channel per group (instance norm)
-    [InlineData(3, 4, 2, 6, 1, 1e-6, false)]      // one group (layer norm over the image), no affine
-    [InlineData(2, 64, 48, 64, 32, 1e-6, true)]   // big enough for the parallel paths; 2 channels per group
-    public void MatchesNaive(int n, int h, int w, int c, int groups, double eps, bool affine)
+    [Theory, MemberData(nameof(MatchesNaiveCases))]
+    public void MatchesNaive(string device, int n, int h, int w, int c, int groups, double eps, bool affine)
     {
+        var backend = pool[device];
         var x = Random(n * h * w * c, 1, -3, 5); // mean far from 0, as activations often are
         var gamma = affine ? Random(c, 2, 0.5f, 1.5f) : null;
         var beta = affine ? Random(c, 3) : null;
         var expected = Naive(x, n, h * w, c, groups, eps, gamma, beta);
 
-        using var tx = _cpu.FromHost(x, n, h, w, c);
-        using var tg = gamma is null ? null : _cpu.FromHost(gamma, c);
-        using var tb = beta is null ? null : _cpu.FromHost(beta, c);
-        using var ty = _cpu.Empty(n, h, w, c);
-        _cpu.GroupNorm(tx, groups, (float)eps, tg, tb, ty);
+        using var tx = backend.FromHost(x, n, h, w, c);
+        using var tg = gamma is null ? null : backend.FromHost(gamma, c);
+        using var tb = beta is null ? null : backend.FromHost(beta, c);
+        using var ty = backend.Empty(n, h, w, c);
+        backend.GroupNorm(tx, groups, (float)eps, tg, tb, ty);
         var y = ty.ToArray();
         for (int i = 0; i < y.Length; i++)
             Assert.True(Math.Abs(expected[i] - y[i]) <= 2e-6 * Math.Max(1, Math.Abs(expected[i])), $"element {i}: expected {expected[i]}, got {y[i]}");
 
         // In place gives the same values.
-        _cpu.GroupNorm(tx, groups, (float)eps, tg, tb, tx);
+        backend.GroupNorm(tx, groups, (float)eps, tg, tb, tx);
         Assert.Equal(y, tx.ToArray());
     }
 
-    [Fact]
-    public void EpsMattersForConstantGroups()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void EpsMattersForConstantGroups(string device)
     {
+        var backend = pool[device];
         // A constant group has variance 0: its output is exactly β (here 0), and eps keeps it finite.
-        using var tx = _cpu.FromHost([2f, 2f, 2f, 2f, 2f, -1f, 2f, -1f], 1, 2, 2, 2); // channel 0 constant
-        using var ty = _cpu.Empty(1, 2, 2, 2);
-        _cpu.GroupNorm(tx, 2, 1e-6f, null, null, ty);
+        using var tx = backend.FromHost([2f, 2f, 2f, 2f, 2f, -1f, 2f, -1f], 1, 2, 2, 2); // channel 0 constant
+        using var ty = backend.Empty(1, 2, 2, 2);
+        backend.GroupNorm(tx, 2, 1e-6f, null, null, ty);
         var y = ty.ToArray();
         Assert.Equal(0f, y[0]);
         Assert.Equal(0f, y[2]);
@@ -92,15 +98,16 @@ public sealed class GroupNormKernelTests : IDisposable
         Assert.Equal(-1.5 / Math.Sqrt(2.25 + 1e-6), y[7], 6);
     }
 
-    [Fact]
-    public void RejectsBadArguments()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void RejectsBadArguments(string device)
     {
-        using var x = _cpu.Zeros(1, 2, 2, 6);
-        using var y = _cpu.Zeros(1, 2, 2, 6);
-        Assert.Throws<ArgumentException>(() => _cpu.GroupNorm(x, 4, 1e-6f, null, null, y)); // 6 % 4 != 0
-        using var wrongWeight = _cpu.Zeros(5);
-        Assert.Throws<ArgumentException>(() => _cpu.GroupNorm(x, 3, 1e-6f, wrongWeight, null, y));
-        using var wrongShape = _cpu.Zeros(1, 2, 3, 6);
-        Assert.Throws<ArgumentException>(() => _cpu.GroupNorm(x, 3, 1e-6f, null, null, wrongShape));
+        var backend = pool[device];
+        using var x = backend.Zeros(1, 2, 2, 6);
+        using var y = backend.Zeros(1, 2, 2, 6);
+        Assert.Throws<ArgumentException>(() => backend.GroupNorm(x, 4, 1e-6f, null, null, y)); // 6 % 4 != 0
+        using var wrongWeight = backend.Zeros(5);
+        Assert.Throws<ArgumentException>(() => backend.GroupNorm(x, 3, 1e-6f, wrongWeight, null, y));
+        using var wrongShape = backend.Zeros(1, 2, 3, 6);
+        Assert.Throws<ArgumentException>(() => backend.GroupNorm(x, 3, 1e-6f, null, null, wrongShape));
     }
 }

@@ -1,14 +1,23 @@
-using DyDiT.Eval.Engine.Backends.Cpu;
+using DyDiT.Eval.Tests.Common;
 using Xunit;
 
 namespace DyDiT.Eval.Engine.Tests;
 
 /// <summary>TransposeLastTwo (the NCHW ↔ NHWC conversion) against a naive index loop.</summary>
-public sealed class TransposeKernelTests : IDisposable
+public sealed class TransposeKernelTests(BackendPool pool) : IClassFixture<BackendPool>
 {
-    private readonly CpuBackend _cpu = new(threads: 2);
+    /// <summary>Each case of <paramref name="cases"/> once per device, the device first.</summary>
+    private static IEnumerable<object[]> OnEachDevice(params object[][] cases) =>
+        from object[] device in TestBackends.Devices
+        from c in cases
+        select new[] { device[0] }.Concat(c).ToArray();
 
-    public void Dispose() => _cpu.Dispose();
+    public static IEnumerable<object[]> TransposeLastTwoMatchesNaiveCases => OnEachDevice(
+        [1, 1, 1],
+        [3, 4, 1024],    // NCHW → NHWC of a 4-channel 32×32 latent
+        [2, 1000, 3],    // NHWC → NCHW of an RGB image
+        [5, 37, 65],     // ragged tiles
+        [4, 300, 260]);  // large enough to run in parallel
 
     private static float[] Sequence(int n)
     {
@@ -17,18 +26,14 @@ public sealed class TransposeKernelTests : IDisposable
         return v;
     }
 
-    [Theory]
-    [InlineData(1, 1, 1)]
-    [InlineData(3, 4, 1024)]    // NCHW → NHWC of a 4-channel 32×32 latent
-    [InlineData(2, 1000, 3)]    // NHWC → NCHW of an RGB image
-    [InlineData(5, 37, 65)]     // ragged tiles
-    [InlineData(4, 300, 260)]   // large enough to run in parallel
-    public void TransposeLastTwoMatchesNaive(int batch, int rows, int cols)
+    [Theory, MemberData(nameof(TransposeLastTwoMatchesNaiveCases))]
+    public void TransposeLastTwoMatchesNaive(string device, int batch, int rows, int cols)
     {
+        var backend = pool[device];
         var x = Sequence(batch * rows * cols);
-        using var tx = _cpu.FromHost(x, batch, rows, cols);
-        using var ty = _cpu.Empty(batch, cols, rows);
-        _cpu.TransposeLastTwo(tx, ty);
+        using var tx = backend.FromHost(x, batch, rows, cols);
+        using var ty = backend.Empty(batch, cols, rows);
+        backend.TransposeLastTwo(tx, ty);
         var y = ty.ToArray();
         for (int b = 0; b < batch; b++)
             for (int i = 0; i < rows; i++)
@@ -36,13 +41,14 @@ public sealed class TransposeKernelTests : IDisposable
                     Assert.Equal(x[(b * rows + i) * cols + j], y[(b * cols + j) * rows + i]);
     }
 
-    [Fact]
-    public void TransposeRejectsWrongDestination()
+    [Theory, MemberData(nameof(TestBackends.Devices), MemberType = typeof(TestBackends))]
+    public void TransposeRejectsWrongDestination(string device)
     {
-        using var x = _cpu.Zeros(2, 3, 4);
-        using var same = _cpu.Zeros(2, 3, 4);
-        Assert.Throws<ArgumentException>(() => _cpu.TransposeLastTwo(x, same));
-        using var batch = _cpu.Zeros(1, 4, 6);
-        Assert.Throws<ArgumentException>(() => _cpu.TransposeLastTwo(x, batch));
+        var backend = pool[device];
+        using var x = backend.Zeros(2, 3, 4);
+        using var same = backend.Zeros(2, 3, 4);
+        Assert.Throws<ArgumentException>(() => backend.TransposeLastTwo(x, same));
+        using var batch = backend.Zeros(1, 4, 6);
+        Assert.Throws<ArgumentException>(() => backend.TransposeLastTwo(x, batch));
     }
 }

@@ -134,6 +134,7 @@ public sealed partial class CudaBackend : IBackend
         Accelerator.Synchronize();
         _gemm.Dispose();
         _intScratch?.Dispose();
+        _floatScratch?.Dispose();
         _pool.Dispose();
         Accelerator.Dispose();
         _context.Dispose();
@@ -163,6 +164,7 @@ public sealed partial class CudaBackend : IBackend
             if (_intScratch == null || _intScratch.Length < Math.Max(1, values.Length))
             {
                 _intScratch?.Dispose();
+        _floatScratch?.Dispose();
                 _intScratch = Accelerator.Allocate1D<int>(Math.Max(1024, values.Length));
             }
             ArrayView<int> all = _intScratch.View;
@@ -185,6 +187,11 @@ public sealed partial class CudaBackend : IBackend
         SameShape(x, y);
         SameShape(x, z);
     }
+
+    /// <summary>A count as an int where an API takes one (a GEMM dimension): refused past 2^31 − 1.</summary>
+    internal static int Extent(long length) => length <= int.MaxValue
+        ? (int)length
+        : throw new ArgumentException($"{length} elements exceed 2^31 − 1; use smaller batches");
 
     /// <summary>
     /// How to launch <paramref name="items"/> independent work items: on a GPU one thread each; on ILGPU's CPU accelerator,

@@ -1,0 +1,51 @@
+using ILGPU;
+using ILGPU.Runtime;
+using DyDiT.Eval.Engine.Tensors;
+
+namespace DyDiT.Eval.Engine.Backends.Cuda;
+
+// Nearest-neighbour 2× upsampling of channels-last images (torch.nn.functional.interpolate(scale_factor=2,
+// mode="nearest")): y[n, i, j, c] = x[n, i / 2, j / 2, c] (integer division).
+public sealed partial class CudaBackend
+{
+    private Action<Index1D, Work, ArrayView<float>, ArrayView<float>, Upsample2xArgs>? _upsample2x;
+
+    // x: (N, H, W, C) → destination: (N, 2H, 2W, C)
+    public void UpsampleNearest2x(Tensor x, Tensor destination)
+    {
+        if (x.Rank != 4 || destination.Rank != 4)
+            throw new ArgumentException($"UpsampleNearest2x takes (N, H, W, C) images, got {x} → {destination}");
+        int n = x.Dim(0), h = x.Dim(1), w = x.Dim(2), c = x.Dim(3);
+        if (destination.Dim(0) != n || destination.Dim(1) != 2 * h || destination.Dim(2) != 2 * w || destination.Dim(3) != c)
+            throw new ArgumentException($"UpsampleNearest2x: {x} needs a destination of [{n}, {2 * h}, {2 * w}, {c}], got {destination}");
+        if (destination.Length == 0) return;
+        _upsample2x ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, Work, ArrayView<float>, ArrayView<float>, Upsample2xArgs>(UpsampleKernels.Nearest2x);
+        var work = Plan(destination.Length);
+        _upsample2x(work.Threads, work, View(x), View(destination), new Upsample2xArgs(h, w, c));
+    }
+}
+
+/// <summary>Scalars of <see cref="UpsampleKernels.Nearest2x"/>: the input's H, W, C.</summary>
+internal readonly struct Upsample2xArgs(int h, int w, int c)
+{
+    public readonly int H = h, W = w, C = c;
+}
+
+internal static class UpsampleKernels
+{
+    // x: (N, H, W, C) → y: (N, 2H, 2W, C); one thread per output value: y[n, i, j, c] = x[n, i / 2, j / 2, c].
+    public static void Nearest2x(Index1D thread, Work work, ArrayView<float> x, ArrayView<float> y, Upsample2xArgs g)
+    {
+        for (long index = thread; index < work.Count; index += work.Stride)
+        {
+            long pixel = index / g.C;
+            int c = (int)(index - pixel * g.C);
+            int j = (int)(pixel % (2 * g.W));
+            long ni = pixel / (2 * g.W);
+            int i = (int)(ni % (2 * g.H));
+            long n = ni / (2 * g.H);
+            y[index] = x[((n * g.H + i / 2) * g.W + j / 2) * g.C + c];
+    
+        }
+    }
+}
