@@ -58,15 +58,35 @@ internal static class DoctorCommand
                 if (probe.Problem != null) throw new DeviceUnavailableException(probe.Problem);
                 if (s.Ordinal >= probe.Devices.Count)
                     throw new DeviceUnavailableException($"{s} does not exist: this machine has {probe.Devices.Count} NVIDIA GPU(s)");
-                Console.WriteLine($"{s}: ready");
+                using var backend = Backends.Create(s.ToString());
+                Console.WriteLine($"{s}: {SmokeTest(backend)}");
             }
             else if (spec is { Kind: DeviceKind.IlgpuCpu })
             {
                 using var backend = Backends.Create("ilgpu-cpu", parse.GetValue(threads) is > 0 and var t ? t : null);
-                Console.WriteLine($"ilgpu-cpu: ready ({backend.Threads} thread(s))");
+                Console.WriteLine($"ilgpu-cpu: {SmokeTest(backend)} ({backend.Threads} thread(s))");
             }
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// Runs a kernel and a matrix product on the backend and checks the numbers against values worked out by hand, so
+    /// that "ready" means the device compiled and ran our code, not only that a driver answered.
+    /// </summary>
+    private static string SmokeTest(Engine.Tensors.IBackend backend)
+    {
+        // [[1, 2], [3, 4]] · [[5, 6], [7, 8]] = [[19, 22], [43, 50]]; then + itself (an element-wise kernel) = 2×
+        using var a = backend.FromHost([1f, 2f, 3f, 4f], 2, 2);
+        using var b = backend.FromHost([5f, 6f, 7f, 8f], 2, 2);
+        using var c = backend.Zeros(2, 2);
+        backend.Gemm(a, false, b, false, c);
+        backend.Add(c, c, c);
+        var got = c.ToArray();
+        float[] expected = [38f, 44f, 86f, 100f];
+        if (!got.AsSpan().SequenceEqual(expected))
+            throw new DeviceUnavailableException($"{backend.Name} computed [{string.Join(", ", got)}] for a 2×2 product where [{string.Join(", ", expected)}] was expected: the device or its libraries are broken");
+        return "ready (a kernel and a matrix product ran and gave the right numbers)";
     }
 }

@@ -104,11 +104,25 @@ public sealed class DeviceTests : IDisposable
     [Fact]
     public void DoctorForACudaDeviceExitsThreeWithWhatIsMissing()
     {
-        if (HasCuda) return; // this machine has a usable GPU: nothing is missing
         var r = CliProcess.Run("doctor", "--device", "cuda:0");
+        if (HasCuda)
+        {
+            // a usable GPU: nothing is missing, and the device ran a kernel and a product with the right numbers
+            Assert.True(r.ExitCode == 0, $"exit {r.ExitCode}: {r.Stderr}");
+            Assert.Contains("cuda:0: ready", r.Stdout);
+            return;
+        }
         Assert.True(r.ExitCode == 3, $"exit {r.ExitCode}: {r.Stderr}");
         Assert.Contains("libcuda", r.Stdout + r.Stderr);
         Assert.Contains("gpu:", r.Stdout);
+    }
+
+    [Fact]
+    public void DoctorRunsKernelsOnTheDeviceAskedFor()
+    {
+        var r = CliProcess.Run("doctor", "--device", "ilgpu-cpu", "--threads", "1");
+        Assert.True(r.ExitCode == 0, $"exit {r.ExitCode}: {r.Stderr}");
+        Assert.Contains("ilgpu-cpu: ready (a kernel and a matrix product ran and gave the right numbers)", r.Stdout);
     }
 
     [Fact]
