@@ -110,6 +110,14 @@ public interface IBackend : IDisposable
     /// <summary>Concatenates (N, H, W, C_i) tensors along the last dimension into destination (N, H, W, ΣC_i).</summary>
     void ConcatChannels(IReadOnlyList<Tensor> parts, Tensor destination);
 
+    /// <summary>
+    /// Separable bilinear resize with the pixel mapping of <paramref name="spec"/> (see <see cref="BilinearResizeSpec"/>):
+    /// x (N, H, W, C) → destination (N, OH, OW, C). With v' = v / divisor and h(r, j) = blend(v'[r, Low_x[j]],
+    /// v'[r, High_x[j]], the column weights of j), destination[n, i, j] = map(blend(h(Low_y[i], j), h(High_y[i], j), the row
+    /// weights of i)). Each value is computed by the same float32 expression whatever the backend splits.
+    /// </summary>
+    void ResizeBilinear(Tensor x, BilinearResizeSpec spec, Tensor destination);
+
     // ---- VAE decoder ----
 
     /// <summary>

@@ -52,24 +52,22 @@ public static class FeatureExtractor
         var spatial = new float[(long)count * FidInceptionV3.SpatialFeatures];
         var logits = new float[(long)count * FidInceptionV3.Classes];
         int pixels = height * width * 3;
-        var raw = new byte[(long)Math.Min(batchSize, Math.Max(count, 1)) * pixels * images.DType.ItemSize()];
-        var wide = images.DType == DType.UInt8 ? null : new float[(long)Math.Min(batchSize, Math.Max(count, 1)) * pixels];
-        var input = new float[InceptionPreprocessing.OutputLength(Math.Min(batchSize, Math.Max(count, 1)))];
+        int batch = Math.Min(batchSize, Math.Max(count, 1));
+        var raw = new byte[(long)batch * pixels * images.DType.ItemSize()];
+        var wide = new float[(long)batch * pixels];
 
         using var rows = images.OpenRows();
         for (int done = 0; done < count;)
         {
             cancel.ThrowIfCancellationRequested();
             int n = rows.ReadRows(raw, batchSize);
-            var x = input.AsSpan(0, (int)InceptionPreprocessing.OutputLength(n));
-            if (wide == null)
-                preprocess.Apply(raw.AsSpan(0, n * pixels), n, height, width, x);
+            var x = wide.AsSpan(0, n * pixels);
+            if (images.DType == DType.UInt8)
+                for (int i = 0; i < x.Length; i++) x[i] = raw[i];
             else
-            {
-                ToFloat(images.DType, raw, wide.AsSpan(0, n * pixels), path, done, pixels);
-                preprocess.Apply(wide.AsSpan(0, n * pixels), n, height, width, x);
-            }
-            var f = network.Run(x, n);
+                ToFloat(images.DType, raw, x, path, done, pixels);
+            // resize and normalisation run on the network's backend (InceptionPreprocessing.Spec), then the network
+            var f = network.RunImages(x, n, height, width, preprocess);
             f.Pool.CopyTo(pool.AsSpan(done * FidInceptionV3.PoolFeatures));
             f.Spatial.CopyTo(spatial.AsSpan(done * FidInceptionV3.SpatialFeatures));
             f.Logits.CopyTo(logits.AsSpan(done * FidInceptionV3.Classes));

@@ -135,6 +135,20 @@ public sealed class FidInceptionV3 : IDisposable
         return new InceptionFeatures(count, outputs.Pool.ToArray(), outputs.Spatial.ToArray(), outputs.Logits.ToArray());
     }
 
+    /// <summary>
+    /// Runs <paramref name="count"/> images of any size, given as float 0..255 ((N, H, W, 3), C order): uploaded as they
+    /// are, resized and normalised on the backend by <paramref name="preprocessing"/>'s
+    /// <see cref="InceptionPreprocessing.Spec"/>, then the network; returns the features as host arrays.
+    /// </summary>
+    public InceptionFeatures RunImages(ReadOnlySpan<float> images, int count, int height, int width, InceptionPreprocessing preprocessing)
+    {
+        using var raw = _backend.FromHost(images, count, height, width, 3);
+        using var input = _backend.Empty(count, InputSize, InputSize, 3);
+        _backend.ResizeBilinear(raw, preprocessing.Spec(height, width), input);
+        using var outputs = Forward(input);
+        return new InceptionFeatures(count, outputs.Pool.ToArray(), outputs.Spatial.ToArray(), outputs.Logits.ToArray());
+    }
+
     public void Dispose()
     {
         foreach (var layer in new IDisposable[] { Conv2d_1a_3x3, Conv2d_2a_3x3, Conv2d_2b_3x3, Conv2d_3b_1x1, Conv2d_4a_3x3,

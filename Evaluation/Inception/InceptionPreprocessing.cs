@@ -1,4 +1,5 @@
 using System.Numerics;
+using DyDiT.Eval.Engine.Tensors;
 
 namespace DyDiT.Eval.Evaluation.Inception;
 
@@ -21,6 +22,7 @@ public sealed class InceptionPreprocessing
     /// <summary>Colour channels (RGB).</summary>
     public const int Channels = 3;
 
+    private BilinearResizeSpec? _spec;
     private Tf1BilinearResize? _tf1;
     private HalfPixelBilinearResize? _halfPixel;
 
@@ -40,6 +42,25 @@ public sealed class InceptionPreprocessing
 
     /// <summary>Preprocesses [count,height,width,3] float images with values 0..255 (not rescaled) into <paramref name="output"/>.</summary>
     public void Apply(ReadOnlySpan<float> images, int count, int height, int width, Span<float> output) => Run(images, count, height, width, output);
+
+    /// <summary>
+    /// The same preprocessing as a backend op (<see cref="IBackend.ResizeBilinear"/>) for images of
+    /// <paramref name="height"/>×<paramref name="width"/> given as float 0..255: the same taps and the same float32
+    /// expressions as <see cref="Apply(ReadOnlySpan{float}, int, int, int, Span{float})"/>, so that the resize runs where
+    /// the network runs.
+    /// </summary>
+    public BilinearResizeSpec Spec(int height, int width)
+    {
+        var cached = _spec;
+        if (cached != null && cached.Rows.InputSize == height && cached.Columns.InputSize == width) return cached;
+        return _spec = Mode == PreprocessMode.Adm
+            ? new BilinearResizeSpec(Axis(BilinearTaps.Tf1(height, ImageSize)), Axis(BilinearTaps.Tf1(width, ImageSize)), BilinearBlend.Lerp,
+                InputDivisor: 1f, Subtract: 128f, Multiply: 0.0078125f, MultiplyFirst: false)
+            : new BilinearResizeSpec(Axis(BilinearTaps.HalfPixel(height, ImageSize)), Axis(BilinearTaps.HalfPixel(width, ImageSize)), BilinearBlend.FusedWeightedSum,
+                InputDivisor: 255f, Subtract: 1f, Multiply: 2f, MultiplyFirst: true);
+
+        static ResizeAxis Axis(BilinearTaps t) => new(t.InputSize, t.Low, t.High, t.LowWeight, t.HighWeight);
+    }
 
     /// <summary>Preprocesses [count,height,width,3] uint8 images; returns [count,299,299,3].</summary>
     public float[] Apply(ReadOnlySpan<byte> images, int count, int height, int width)
