@@ -14,11 +14,7 @@ public sealed unsafe partial class CpuBackend
     //   Y = P·V               (T, hd)  one sgemm, written straight into the head's columns of y (row stride C)
     public void MultiHeadAttention(Tensor qkv, int heads, Tensor destination)
     {
-        if (qkv.Rank != 3 || qkv.Dim(2) % 3 != 0) throw new ArgumentException($"MultiHeadAttention: qkv must be (B, T, 3·C), got {qkv}");
-        int b = qkv.Dim(0), t = qkv.Dim(1), c = qkv.Dim(2) / 3;
-        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"MultiHeadAttention: {c} channels do not split into {heads} heads");
-        if (destination.Rank != 3 || destination.Dim(0) != b || destination.Dim(1) != t || destination.Dim(2) != c)
-            throw new ArgumentException($"MultiHeadAttention: destination must be ({b}, {t}, {c}), got {destination}");
+        var (b, t, c) = OpChecks.MultiHeadAttention(qkv, heads, destination);
         int hd = c / heads;
         if (b == 0 || t == 0 || c == 0) return;
         float scale = (float)Math.Pow(hd, -0.5); // timm: head_dim ** -0.5, used as a float32 factor

@@ -26,11 +26,7 @@ public sealed unsafe partial class CpuBackend
     // weight: (Cout, Cin, KH, KW) as PyTorch stores it → packed: (KH, KW, Cin, Cout), i.e. the GEMM's B (K × Cout).
     public Tensor PackConv2dWeight(ReadOnlySpan<float> weightOihw, int outChannels, int inChannels, int kernelH, int kernelW)
     {
-        if (outChannels <= 0 || inChannels <= 0 || kernelH <= 0 || kernelW <= 0)
-            throw new ArgumentException($"conv weight dims must be positive: ({outChannels}, {inChannels}, {kernelH}, {kernelW})");
-        long n = (long)outChannels * inChannels * kernelH * kernelW;
-        if (weightOihw.Length != n)
-            throw new ArgumentException($"conv weight ({outChannels}, {inChannels}, {kernelH}, {kernelW}) needs {n} values, got {weightOihw.Length}");
+        long n = OpChecks.PackConv2dWeight(weightOihw, outChannels, inChannels, kernelH, kernelW);
         var packed = new Tensor(this, new CpuStorage(n, zero: false), [kernelH, kernelW, inChannels, outChannels]);
         var dst = Span(packed);
         for (int co = 0; co < outChannels; co++)
@@ -45,7 +41,7 @@ public sealed unsafe partial class CpuBackend
     public void Conv2d(Tensor x, Tensor packedWeight, Tensor? bias, Conv2dParams p, Tensor destination,
         int sourceChannelOffset = 0, int destinationChannelOffset = 0)
     {
-        var g = ConvGeometry.Create(x, packedWeight, bias, p, destination, sourceChannelOffset, destinationChannelOffset);
+        var g = OpChecks.Conv2d(x, packedWeight, bias, p, destination, sourceChannelOffset, destinationChannelOffset);
         if (g.M == 0) return;
         float* px = Pointer(x), pw = Pointer(packedWeight), py = Pointer(destination);
         float* pb = bias is null ? null : Pointer(bias);
@@ -91,7 +87,7 @@ public sealed unsafe partial class CpuBackend
     }
 
     // Few output rows (small feature maps, small batches): build A once, then give each thread a slice of the columns.
-    private void ConvSplitColumns(in ConvGeometry g, float* px, float* pw, float* pb, float* py)
+    private void ConvSplitColumns(in ConvShape g, float* px, float* pw, float* pb, float* py)
     {
         int m = (int)g.M;
         using var buffer = g.Direct ? null : new NativeBuffer(_pool, (long)m * g.K);
@@ -117,7 +113,7 @@ public sealed unsafe partial class CpuBackend
 
     // Reference im2col. For output rows [r0, r0 + count): a[(r − r0)·K + (kh·KW + kw)·Cin + ci] =
     //   x[n, oh·sh − ph + kh, ow·sw − pw + kw, xOff + ci], or 0 where that position is in the padding.
-    private static void Im2Col(in ConvGeometry g, float* x, long r0, int count, float* a)
+    private static void Im2Col(in ConvShape g, float* x, long r0, int count, float* a)
     {
         int kwCin = g.KW * g.Cin;
         // A whole kernel row is one contiguous run of x when the window reads every channel of x.
@@ -159,9 +155,7 @@ public sealed unsafe partial class CpuBackend
     // x (…, C) + bias (C), then max(·, 0) when relu.
     public void BiasActivation(Tensor x, Tensor bias, bool relu, Tensor destination)
     {
-        SameShape(x, destination);
-        int cols = x.Rank == 0 ? 1 : x.Dim(-1);
-        if (bias.Length != cols) throw new ArgumentException($"bias {bias} does not match the last dimension of {x}");
+        int cols = OpChecks.BiasActivation(x, bias, destination);
         if (cols == 0 || x.Length == 0) return;
         long rows = x.Length / cols;
         float* px = Pointer(x), pd = Pointer(destination), pb = Pointer(bias);
@@ -192,48 +186,6 @@ public sealed unsafe partial class CpuBackend
     {
         if (m == 0 || n == 0) return;
         OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.NoTrans, m, n, k, 1f, a, lda, b, ldb, 0f, c, ldc);
-    }
-
-    /// <summary>Shapes of one convolution call, checked once.</summary>
-    private readonly struct ConvGeometry
-    {
-        public readonly int N, H, W, Cx, XOff, KH, KW, Cin, Cout, SH, SW, PH, PW, OH, OW, Cy, YOff, K;
-        public readonly long M;
-        public readonly bool Relu, Direct;
-
-        private ConvGeometry(Tensor x, Tensor w, Conv2dParams p, Tensor y, int xOff, int yOff)
-        {
-            (N, H, W, Cx) = (x.Dim(0), x.Dim(1), x.Dim(2), x.Dim(3));
-            (KH, KW, Cin, Cout) = (w.Dim(0), w.Dim(1), w.Dim(2), w.Dim(3));
-            (SH, SW, PH, PW, Relu) = (p.StrideH, p.StrideW, p.PadH, p.PadW, p.Relu);
-            OH = Conv2dParams.OutputSize(H, KH, SH, PH);
-            OW = Conv2dParams.OutputSize(W, KW, SW, PW);
-            Cy = y.Rank == 4 ? y.Dim(3) : 0;
-            XOff = xOff;
-            YOff = yOff;
-            K = checked(KH * KW * Cin);
-            M = (long)N * OH * OW;
-            Direct = KH == 1 && KW == 1 && SH == 1 && SW == 1 && PH == 0 && PW == 0;
-        }
-
-        public static ConvGeometry Create(Tensor x, Tensor w, Tensor? bias, Conv2dParams p, Tensor y, int xOff, int yOff)
-        {
-            if (x.Rank != 4) throw new ArgumentException($"Conv2d input must be (N, H, W, C), got {x}");
-            if (w.Rank != 4) throw new ArgumentException($"Conv2d weight must come from PackConv2dWeight, got {w}");
-            if (p.StrideH <= 0 || p.StrideW <= 0 || p.PadH < 0 || p.PadW < 0)
-                throw new ArgumentException($"Conv2d: bad stride/padding {p}");
-            var g = new ConvGeometry(x, w, p, y, xOff, yOff);
-            if (xOff < 0 || xOff + g.Cin > g.Cx)
-                throw new ArgumentException($"Conv2d: input channels [{xOff}, {xOff + g.Cin}) outside {x}");
-            if (g.OH <= 0 || g.OW <= 0)
-                throw new ArgumentException($"Conv2d: kernel {g.KH}x{g.KW} does not fit {x} with padding ({g.PH}, {g.PW})");
-            if (y.Rank != 4 || y.Dim(0) != g.N || y.Dim(1) != g.OH || y.Dim(2) != g.OW || yOff < 0 || yOff + g.Cout > g.Cy)
-                throw new ArgumentException($"Conv2d: destination {y} cannot hold ({g.N}, {g.OH}, {g.OW}, {g.Cout}) at channel {yOff}");
-            if (bias is not null && bias.Length != g.Cout)
-                throw new ArgumentException($"Conv2d: bias {bias} does not match {g.Cout} output channels");
-            if (ReferenceEquals(x.Storage, y.Storage)) throw new ArgumentException("Conv2d cannot run in place");
-            return g;
-        }
     }
 
     /// <summary>64-byte aligned scratch memory of one worker, from the backend's pool.</summary>

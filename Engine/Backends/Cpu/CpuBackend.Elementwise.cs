@@ -11,21 +11,21 @@ public sealed unsafe partial class CpuBackend
 
     public void Add(Tensor x, Tensor y, Tensor destination)
     {
-        SameShape(x, y, destination);
+        OpChecks.SameShape(x, y, destination);
         float* px = Pointer(x), py = Pointer(y), pd = Pointer(destination);
         ForChunks(x.Length, (start, count) => TensorPrimitives.Add(Span(px, start, count), Span(py, start, count), Span(pd, start, count)));
     }
 
     public void Multiply(Tensor x, Tensor y, Tensor destination)
     {
-        SameShape(x, y, destination);
+        OpChecks.SameShape(x, y, destination);
         float* px = Pointer(x), py = Pointer(y), pd = Pointer(destination);
         ForChunks(x.Length, (start, count) => TensorPrimitives.Multiply(Span(px, start, count), Span(py, start, count), Span(pd, start, count)));
     }
 
     public void ScaleShift(Tensor x, float scale, float shift, Tensor destination)
     {
-        SameShape(x, destination);
+        OpChecks.SameShape(x, destination);
         float* px = Pointer(x), pd = Pointer(destination);
         ForChunks(x.Length, (start, count) =>
         {
@@ -38,7 +38,7 @@ public sealed unsafe partial class CpuBackend
     // silu(x) = x · sigmoid(x); sigmoid goes to a scratch buffer so that x survives when destination is x (in place)
     public void Silu(Tensor x, Tensor destination)
     {
-        SameShape(x, destination);
+        OpChecks.SameShape(x, destination);
         float* px = Pointer(x), pd = Pointer(destination);
         ForChunks(x.Length, (start, count) =>
         {
@@ -54,7 +54,7 @@ public sealed unsafe partial class CpuBackend
     // gelu_tanh(x) = 0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³)))
     public void GeluTanh(Tensor x, Tensor destination)
     {
-        SameShape(x, destination);
+        OpChecks.SameShape(x, destination);
         float* px = Pointer(x), pd = Pointer(destination);
         const float c = 0.7978845608028654f; // √(2/π)
         ForChunks(x.Length, (start, count) =>
@@ -76,7 +76,7 @@ public sealed unsafe partial class CpuBackend
 
     public void SoftmaxLastDim(Tensor x, Tensor destination)
     {
-        SameShape(x, destination);
+        OpChecks.SameShape(x, destination);
         int cols = x.Rank == 0 ? 1 : x.Dim(-1);
         if (cols == 0) return;
         long rows = x.Length / cols;
@@ -106,16 +106,5 @@ public sealed unsafe partial class CpuBackend
             long start = i * chunk;
             body(start, (int)Math.Min(chunk, length - start));
         });
-    }
-
-    private static void SameShape(Tensor x, Tensor y)
-    {
-        if (!x.Shape.SequenceEqual(y.Shape)) throw new ArgumentException($"shapes differ: {x} vs {y}");
-    }
-
-    private static void SameShape(Tensor x, Tensor y, Tensor z)
-    {
-        SameShape(x, y);
-        SameShape(x, z);
     }
 }

@@ -17,14 +17,7 @@ public sealed unsafe partial class CpuBackend
 {
     public void GroupNorm(Tensor x, int groups, float eps, Tensor? weight, Tensor? bias, Tensor destination)
     {
-        SameShape(x, destination);
-        if (x.Rank < 2) throw new ArgumentException($"GroupNorm takes (N, …, C), got {x}");
-        int n = x.Dim(0), c = x.Dim(-1);
-        if (groups <= 0 || c % groups != 0)
-            throw new ArgumentException($"GroupNorm: {c} channels cannot be split into {groups} groups");
-        foreach (var (t, what) in new[] { (weight, "weight"), (bias, "bias") })
-            if (t is not null && (t.Rank != 1 || t.Dim(0) != c))
-                throw new ArgumentException($"GroupNorm: {what} must be ({c}), got {t}");
+        var (n, c) = OpChecks.GroupNorm(x, groups, weight, bias, destination);
         if (x.Length == 0) return;
         long pixels = x.Length / ((long)n * c);
         int perGroup = c / groups;

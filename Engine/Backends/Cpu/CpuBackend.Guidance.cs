@@ -12,12 +12,7 @@ public sealed unsafe partial class CpuBackend
     // other channels: y = x.
     public void ClassifierFreeGuidance(Tensor x, int guidedChannels, float scale, Tensor destination)
     {
-        SameShape(x, destination);
-        if (x.Rank < 2 || x.Dim(0) % 2 != 0)
-            throw new ArgumentException($"ClassifierFreeGuidance: x must be (2n, C, …) with an even batch, got {x}");
-        int channels = x.Dim(1);
-        if (guidedChannels < 0 || guidedChannels > channels)
-            throw new ArgumentException($"ClassifierFreeGuidance: {guidedChannels} guided channels of {x}");
+        int channels = OpChecks.ClassifierFreeGuidance(x, guidedChannels, destination);
         if (x.Length == 0) return;
         int n = x.Dim(0) / 2;
         long sampleLength = x.Length / x.Dim(0);

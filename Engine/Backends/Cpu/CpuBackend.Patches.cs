@@ -9,12 +9,7 @@ public sealed unsafe partial class CpuBackend
     // y[b, hh·Gw + ww, (c·p + i)·p + j] = x[b, c, hh·p + i, ww·p + j]
     public void Patchify(Tensor x, int patch, Tensor destination)
     {
-        if (x.Rank != 4) throw new ArgumentException($"Patchify: x must be (B, C, H, W), got {x}");
-        int b = x.Dim(0), c = x.Dim(1), h = x.Dim(2), w = x.Dim(3), p = patch;
-        CheckPatchGrid("Patchify", h, w, p);
-        int gh = h / p, gw = w / p, f = c * p * p;
-        if (destination.Rank != 3 || destination.Dim(0) != b || destination.Dim(1) != gh * gw || destination.Dim(2) != f)
-            throw new ArgumentException($"Patchify: destination must be ({b}, {gh * gw}, {f}), got {destination}");
+        var (b, c, h, w, p, gh, gw, f) = OpChecks.Patchify(x, patch, destination);
         float* px = Pointer(x), py = Pointer(destination);
         Parallel.For(0, b * gh, Options(x.Length), row =>
         {
@@ -36,12 +31,7 @@ public sealed unsafe partial class CpuBackend
     // y[b, c, hh·p + i, ww·p + j] = x[b, hh·Gw + ww, (i·p + j)·C + c]
     public void Unpatchify(Tensor x, int patch, Tensor destination)
     {
-        if (destination.Rank != 4) throw new ArgumentException($"Unpatchify: destination must be (B, C, H, W), got {destination}");
-        int b = destination.Dim(0), c = destination.Dim(1), h = destination.Dim(2), w = destination.Dim(3), p = patch;
-        CheckPatchGrid("Unpatchify", h, w, p);
-        int gh = h / p, gw = w / p, f = p * p * c;
-        if (x.Rank != 3 || x.Dim(0) != b || x.Dim(1) != gh * gw || x.Dim(2) != f)
-            throw new ArgumentException($"Unpatchify: x must be ({b}, {gh * gw}, {f}) for destination {destination}, got {x}");
+        var (b, c, h, w, p, gh, gw, f) = OpChecks.Unpatchify(x, patch, destination);
         float* px = Pointer(x), py = Pointer(destination);
         Parallel.For(0, b * c, Options(x.Length), plane =>
         {
@@ -57,11 +47,5 @@ public sealed unsafe partial class CpuBackend
                 }
             }
         });
-    }
-
-    private static void CheckPatchGrid(string op, int h, int w, int p)
-    {
-        if (p <= 0 || h % p != 0 || w % p != 0)
-            throw new ArgumentException($"{op}: a {h}×{w} image does not split into {p}×{p} patches");
     }
 }

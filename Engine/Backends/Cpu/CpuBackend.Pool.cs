@@ -11,7 +11,7 @@ public sealed unsafe partial class CpuBackend
     // x: (N, H, W, C) → y: (N, OH, OW, Cy), channels [yOff, yOff + C): max over the window positions inside x.
     public void MaxPool2d(Tensor x, int kernel, int stride, int padding, Tensor destination, int destinationChannelOffset = 0)
     {
-        var g = PoolGeometry.Create("MaxPool2d", x, kernel, stride, padding, destination, destinationChannelOffset);
+        var g = OpChecks.Pool2d("MaxPool2d", x, kernel, stride, padding, destination, destinationChannelOffset);
         float* px = Pointer(x), py = Pointer(destination);
         ForOutputRows(g, (n, oh) => PoolRow(g, px, py, n, oh, max: true, countIncludePad: false));
     }
@@ -21,14 +21,14 @@ public sealed unsafe partial class CpuBackend
     //   countIncludePad = true:  the window clipped to the padded extent [−p, H + p) (PyTorch's default).
     public void AvgPool2d(Tensor x, int kernel, int stride, int padding, bool countIncludePad, Tensor destination, int destinationChannelOffset = 0)
     {
-        var g = PoolGeometry.Create("AvgPool2d", x, kernel, stride, padding, destination, destinationChannelOffset);
+        var g = OpChecks.Pool2d("AvgPool2d", x, kernel, stride, padding, destination, destinationChannelOffset);
         float* px = Pointer(x), py = Pointer(destination);
         ForOutputRows(g, (n, oh) => PoolRow(g, px, py, n, oh, max: false, countIncludePad));
     }
 
     // One output row of a pool: for each output pixel, the valid window positions in (kh, kw) order are combined
     // channel-vector by channel-vector (max, or sum then divide), so each input vector is loaded once per window.
-    private static void PoolRow(PoolGeometry g, float* px, float* py, int n, int oh, bool max, bool countIncludePad)
+    private static void PoolRow(PoolShape g, float* px, float* py, int n, int oh, bool max, bool countIncludePad)
     {
         var taps = stackalloc IntPtr[g.K * g.K];
         int h0 = oh * g.S - g.P;
@@ -96,11 +96,7 @@ public sealed unsafe partial class CpuBackend
     // x: (N, H, W, C) → y: (N, C), y[n, c] = mean over (h, w) of x[n, h, w, c], summed in float64.
     public void GlobalAvgPool(Tensor x, Tensor destination)
     {
-        if (x.Rank != 4) throw new ArgumentException($"GlobalAvgPool input must be (N, H, W, C), got {x}");
-        int n = x.Dim(0), hw = x.Dim(1) * x.Dim(2), c = x.Dim(3);
-        if (destination.Rank != 2 || destination.Dim(0) != n || destination.Dim(1) != c)
-            throw new ArgumentException($"GlobalAvgPool: destination {destination} must be ({n}, {c})");
-        if (hw == 0) throw new ArgumentException($"GlobalAvgPool of an empty map {x}");
+        var (n, hw, c) = OpChecks.GlobalAvgPool(x, destination);
         float* px = Pointer(x), py = Pointer(destination);
         Parallel.For(0, n, Options(x.Length), i =>
         {
@@ -118,11 +114,7 @@ public sealed unsafe partial class CpuBackend
     // y[..., dOff + j] = x[..., sOff + j] for j < count; x: (…, Cs), y: (…, Cd) with the same leading dimensions.
     public void CopyChannels(Tensor source, int sourceChannelOffset, int count, Tensor destination, int destinationChannelOffset)
     {
-        if (source.Rank == 0 || destination.Rank != source.Rank || !source.Shape[..^1].SequenceEqual(destination.Shape[..^1]))
-            throw new ArgumentException($"CopyChannels: {source} and {destination} differ in their leading dimensions");
-        int cs = source.Dim(-1), cd = destination.Dim(-1);
-        if (count < 0 || sourceChannelOffset < 0 || sourceChannelOffset + count > cs || destinationChannelOffset < 0 || destinationChannelOffset + count > cd)
-            throw new ArgumentException($"CopyChannels: {count} channels from {sourceChannelOffset} of {source} to {destinationChannelOffset} of {destination} out of range");
+        var (cs, cd) = OpChecks.CopyChannels(source, sourceChannelOffset, count, destination, destinationChannelOffset);
         if (count == 0 || source.Length == 0) return;
         long rows = source.Length / cs;
         float* ps = Pointer(source) + sourceChannelOffset, pd = Pointer(destination) + destinationChannelOffset;
@@ -139,10 +131,7 @@ public sealed unsafe partial class CpuBackend
     // parts[i]: (N, H, W, C_i) → y: (N, H, W, Σ C_i), parts in order along the last dimension.
     public void ConcatChannels(IReadOnlyList<Tensor> parts, Tensor destination)
     {
-        int total = 0;
-        foreach (var t in parts) total += t.Rank == 0 ? 1 : t.Dim(-1);
-        if (destination.Rank == 0 || destination.Dim(-1) != total)
-            throw new ArgumentException($"ConcatChannels: parts have {total} channels in all, destination {destination} has {(destination.Rank == 0 ? 1 : destination.Dim(-1))}");
+        OpChecks.ConcatChannels(parts, destination);
         int offset = 0;
         foreach (var t in parts)
         {
@@ -151,25 +140,8 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
-    private void ForOutputRows(PoolGeometry g, Action<int, int> body)
+    private void ForOutputRows(PoolShape g, Action<int, int> body)
     {
         Parallel.For(0, g.N * g.OH, Options((long)g.N * g.OH * g.OW * g.C * g.K * g.K), i => body(i / g.OH, i % g.OH));
-    }
-
-    private readonly record struct PoolGeometry(int N, int H, int W, int C, int K, int S, int P, int OH, int OW, int Cy, int YOff)
-    {
-        public static PoolGeometry Create(string op, Tensor x, int k, int s, int p, Tensor y, int yOff)
-        {
-            if (x.Rank != 4) throw new ArgumentException($"{op} input must be (N, H, W, C), got {x}");
-            if (k <= 0 || s <= 0 || p < 0 || 2 * p > k)
-                throw new ArgumentException($"{op}: kernel {k}, stride {s}, padding {p} not allowed (padding at most half the kernel)");
-            int n = x.Dim(0), h = x.Dim(1), w = x.Dim(2), c = x.Dim(3);
-            int oh = Conv2dParams.OutputSize(h, k, s, p), ow = Conv2dParams.OutputSize(w, k, s, p);
-            if (oh <= 0 || ow <= 0) throw new ArgumentException($"{op}: window {k} does not fit {x}");
-            if (y.Rank != 4 || y.Dim(0) != n || y.Dim(1) != oh || y.Dim(2) != ow || yOff < 0 || yOff + c > y.Dim(3))
-                throw new ArgumentException($"{op}: destination {y} cannot hold ({n}, {oh}, {ow}, {c}) at channel {yOff}");
-            if (ReferenceEquals(x.Storage, y.Storage)) throw new ArgumentException($"{op} cannot run in place");
-            return new PoolGeometry(n, h, w, c, k, s, p, oh, ow, y.Dim(3), yOff);
-        }
     }
 }

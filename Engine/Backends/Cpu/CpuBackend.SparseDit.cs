@@ -16,27 +16,9 @@ public sealed unsafe partial class CpuBackend
     public void ScaledDotProductAttention(Tensor q, int queryChannelOffset, Tensor kv, int keyChannelOffset, int valueChannelOffset,
         int heads, Tensor? bias, Tensor destination)
     {
-        const string op = "ScaledDotProductAttention";
-        if (q.Rank != 3 || kv.Rank != 3 || destination.Rank != 3)
-            throw new ArgumentException($"{op}: q, kv and destination must be (B, tokens, channels), got {q}, {kv}, {destination}");
-        int b = destination.Dim(0), n = destination.Dim(1), c = destination.Dim(2), m = kv.Dim(1);
-        int cq = q.Dim(2), ckv = kv.Dim(2);
-        if (q.Dim(0) != b || kv.Dim(0) != b || q.Dim(1) != n)
-            throw new ArgumentException($"{op}: q {q} and kv {kv} do not fit destination {destination}");
-        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"{op}: {c} channels do not split into {heads} heads");
-        if (queryChannelOffset < 0 || queryChannelOffset + c > cq)
-            throw new ArgumentException($"{op}: query channels [{queryChannelOffset}, {queryChannelOffset + c}) are outside {q}");
-        if (keyChannelOffset < 0 || keyChannelOffset + c > ckv || valueChannelOffset < 0 || valueChannelOffset + c > ckv)
-            throw new ArgumentException($"{op}: key [{keyChannelOffset}, +{c}) or value [{valueChannelOffset}, +{c}) channels are outside {kv}");
-        int biasHeads = 0;
-        if (bias != null)
-        {
-            if (bias.Rank != 3 || (bias.Dim(0) != 1 && bias.Dim(0) != heads) || bias.Dim(1) != n || bias.Dim(2) != m)
-                throw new ArgumentException($"{op}: bias must be (1 or {heads}, {n}, {m}), got {bias}");
-            biasHeads = bias.Dim(0);
-        }
-        if (b == 0 || n == 0 || c == 0) return;
-        if (m == 0) throw new ArgumentException($"{op}: attention over zero keys ({kv})");
+        var shape = OpChecks.ScaledDotProductAttention(q, queryChannelOffset, kv, keyChannelOffset, valueChannelOffset, heads, bias, destination);
+        if (shape.Empty) return;
+        var (b, n, m, c, cq, ckv, biasHeads) = (shape.B, shape.N, shape.M, shape.C, shape.Cq, shape.Ckv, shape.BiasHeads);
         int hd = c / heads;
         float scale = (float)Math.Pow(hd, -0.5); // timm: head_dim ** -0.5 as a float32 factor
         float* pq = Pointer(q) + queryChannelOffset, pkv = Pointer(kv), py = Pointer(destination);
@@ -154,7 +136,7 @@ public sealed unsafe partial class CpuBackend
     public void GatedAddBroadcast(Tensor x, Tensor gate, Tensor residual, Tensor destination)
     {
         var (b, t, c) = TokensAndPerSample(x, "GatedAddBroadcast", gate, residual);
-        SameShape(x, destination);
+        OpChecks.SameShape(x, destination);
         if (b == 0 || t == 0 || c == 0) return;
         var product = new float[(long)b * c];
         TensorPrimitives.Multiply(new ReadOnlySpan<float>(Pointer(gate), product.Length), new ReadOnlySpan<float>(Pointer(residual), product.Length), product);

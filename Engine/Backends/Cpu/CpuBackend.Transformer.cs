@@ -11,7 +11,7 @@ public sealed unsafe partial class CpuBackend
     // x: (…, C) → y: (…, C); per row: y = (x − mean) · 1/√(var + eps), var biased (÷ C), as torch.nn.LayerNorm.
     public void LayerNorm(Tensor x, float eps, Tensor destination)
     {
-        SameShape(x, destination);
+        OpChecks.SameShape(x, destination);
         int c = x.Rank == 0 ? 1 : x.Dim(-1);
         if (c == 0 || x.Length == 0) return;
         float* px = Pointer(x), py = Pointer(destination);
@@ -34,7 +34,7 @@ public sealed unsafe partial class CpuBackend
     public void Modulate(Tensor x, Tensor shift, Tensor scale, Tensor destination)
     {
         var (b, t, c) = TokensAndPerSample(x, "Modulate", shift, scale);
-        SameShape(x, destination);
+        OpChecks.SameShape(x, destination);
         float* px = Pointer(x), pshift = Pointer(shift), pscale = Pointer(scale), py = Pointer(destination);
         ForRowBlocks((long)b * t, c, (r0, count) =>
         {
@@ -59,7 +59,7 @@ public sealed unsafe partial class CpuBackend
     public void GatedAdd(Tensor x, Tensor gate, Tensor residual, Tensor destination)
     {
         var (b, t, c) = TokensAndPerSample(x, "GatedAdd", gate);
-        SameShape(x, residual, destination);
+        OpChecks.SameShape(x, residual, destination);
         float* px = Pointer(x), pg = Pointer(gate), pr = Pointer(residual), py = Pointer(destination);
         ForRowBlocks((long)b * t, c, (r0, count) =>
         {

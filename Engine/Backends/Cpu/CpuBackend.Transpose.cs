@@ -12,14 +12,7 @@ public sealed unsafe partial class CpuBackend
     // x: (…, R, C) → destination: (…, C, R), y[b, j, i] = x[b, i, j]
     public void TransposeLastTwo(Tensor x, Tensor destination)
     {
-        if (x.Rank < 2 || destination.Rank != x.Rank)
-            throw new ArgumentException($"TransposeLastTwo takes (…, R, C) → (…, C, R), got {x} → {destination}");
-        for (int d = 0; d < x.Rank - 2; d++)
-            if (x.Dim(d) != destination.Dim(d))
-                throw new ArgumentException($"TransposeLastTwo: leading dimensions differ, {x} → {destination}");
-        int rows = x.Dim(-2), cols = x.Dim(-1);
-        if (destination.Dim(-2) != cols || destination.Dim(-1) != rows)
-            throw new ArgumentException($"TransposeLastTwo: {x} needs a destination ending in [{cols}, {rows}], got {destination}");
+        var (rows, cols) = OpChecks.TransposeLastTwo(x, destination);
         if (x.Length == 0) return;
         long matrix = (long)rows * cols;
         long batch = x.Length / matrix;

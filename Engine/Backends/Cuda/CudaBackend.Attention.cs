@@ -16,11 +16,7 @@ public sealed partial class CudaBackend
     // qkv: (B, T, 3·C), channel s·C + h·hd + e = part s ∈ {q, k, v}, head h, dim e   →   y: (B, T, C), channel h·hd + e
     public void MultiHeadAttention(Tensor qkv, int heads, Tensor destination)
     {
-        if (qkv.Rank != 3 || qkv.Dim(2) % 3 != 0) throw new ArgumentException($"MultiHeadAttention: qkv must be (B, T, 3·C), got {qkv}");
-        int b = qkv.Dim(0), t = qkv.Dim(1), c = qkv.Dim(2) / 3;
-        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"MultiHeadAttention: {c} channels do not split into {heads} heads");
-        if (destination.Rank != 3 || destination.Dim(0) != b || destination.Dim(1) != t || destination.Dim(2) != c)
-            throw new ArgumentException($"MultiHeadAttention: destination must be ({b}, {t}, {c}), got {destination}");
+        var (b, t, c) = OpChecks.MultiHeadAttention(qkv, heads, destination);
         if (b == 0 || t == 0 || c == 0) return;
         Attention(View(qkv), 3 * c, 0, View(qkv), 3 * c, c, 2 * c, null, 0, b, t, t, c, heads, View(destination));
     }
@@ -30,27 +26,9 @@ public sealed partial class CudaBackend
     public void ScaledDotProductAttention(Tensor q, int queryChannelOffset, Tensor kv, int keyChannelOffset, int valueChannelOffset,
         int heads, Tensor? bias, Tensor destination)
     {
-        const string op = "ScaledDotProductAttention";
-        if (q.Rank != 3 || kv.Rank != 3 || destination.Rank != 3)
-            throw new ArgumentException($"{op}: q, kv and destination must be (B, tokens, channels), got {q}, {kv}, {destination}");
-        int b = destination.Dim(0), n = destination.Dim(1), c = destination.Dim(2), m = kv.Dim(1);
-        int cq = q.Dim(2), ckv = kv.Dim(2);
-        if (q.Dim(0) != b || kv.Dim(0) != b || q.Dim(1) != n)
-            throw new ArgumentException($"{op}: q {q} and kv {kv} do not fit destination {destination}");
-        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"{op}: {c} channels do not split into {heads} heads");
-        if (queryChannelOffset < 0 || queryChannelOffset + c > cq)
-            throw new ArgumentException($"{op}: query channels [{queryChannelOffset}, {queryChannelOffset + c}) are outside {q}");
-        if (keyChannelOffset < 0 || keyChannelOffset + c > ckv || valueChannelOffset < 0 || valueChannelOffset + c > ckv)
-            throw new ArgumentException($"{op}: key [{keyChannelOffset}, +{c}) or value [{valueChannelOffset}, +{c}) channels are outside {kv}");
-        int biasHeads = 0;
-        if (bias != null)
-        {
-            if (bias.Rank != 3 || (bias.Dim(0) != 1 && bias.Dim(0) != heads) || bias.Dim(1) != n || bias.Dim(2) != m)
-                throw new ArgumentException($"{op}: bias must be (1 or {heads}, {n}, {m}), got {bias}");
-            biasHeads = bias.Dim(0);
-        }
-        if (b == 0 || n == 0 || c == 0) return;
-        if (m == 0) throw new ArgumentException($"{op}: attention over zero keys ({kv})");
+        var shape = OpChecks.ScaledDotProductAttention(q, queryChannelOffset, kv, keyChannelOffset, valueChannelOffset, heads, bias, destination);
+        if (shape.Empty) return;
+        var (b, n, m, c, cq, ckv, biasHeads) = (shape.B, shape.N, shape.M, shape.C, shape.Cq, shape.Ckv, shape.BiasHeads);
         Attention(View(q), cq, queryChannelOffset, View(kv), ckv, keyChannelOffset, valueChannelOffset,
             bias == null ? null : View(bias), biasHeads, b, n, m, c, heads, View(destination));
     }

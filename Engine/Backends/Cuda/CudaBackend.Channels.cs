@@ -12,11 +12,7 @@ public sealed partial class CudaBackend
     // y[..., dOff + j] = x[..., sOff + j] for j < count; x: (…, Cs), y: (…, Cd) with the same leading dimensions.
     public void CopyChannels(Tensor source, int sourceChannelOffset, int count, Tensor destination, int destinationChannelOffset)
     {
-        if (source.Rank == 0 || destination.Rank != source.Rank || !source.Shape[..^1].SequenceEqual(destination.Shape[..^1]))
-            throw new ArgumentException($"CopyChannels: {source} and {destination} differ in their leading dimensions");
-        int cs = source.Dim(-1), cd = destination.Dim(-1);
-        if (count < 0 || sourceChannelOffset < 0 || sourceChannelOffset + count > cs || destinationChannelOffset < 0 || destinationChannelOffset + count > cd)
-            throw new ArgumentException($"CopyChannels: {count} channels from {sourceChannelOffset} of {source} to {destinationChannelOffset} of {destination} out of range");
+        var (cs, cd) = OpChecks.CopyChannels(source, sourceChannelOffset, count, destination, destinationChannelOffset);
         if (count == 0 || source.Length == 0) return;
         long rows = source.Length / cs;
         _copyChannels ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, Work, ArrayView<float>, ArrayView<float>, CopyChannelsArgs>(ChannelKernels.CopyChannels);
@@ -28,10 +24,7 @@ public sealed partial class CudaBackend
     // parts[i]: (N, H, W, C_i) → y: (N, H, W, Σ C_i), parts in order along the last dimension.
     public void ConcatChannels(IReadOnlyList<Tensor> parts, Tensor destination)
     {
-        int total = 0;
-        foreach (var t in parts) total += t.Rank == 0 ? 1 : t.Dim(-1);
-        if (destination.Rank == 0 || destination.Dim(-1) != total)
-            throw new ArgumentException($"ConcatChannels: parts have {total} channels in all, destination {destination} has {(destination.Rank == 0 ? 1 : destination.Dim(-1))}");
+        OpChecks.ConcatChannels(parts, destination);
         int offset = 0;
         foreach (var t in parts)
         {

@@ -15,7 +15,7 @@ public sealed partial class CudaBackend
 
     public void Add(Tensor x, Tensor y, Tensor destination)
     {
-        SameShape(x, y, destination);
+        OpChecks.SameShape(x, y, destination);
         if (x.Length == 0) return;
         _add ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, Work, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ElementwiseKernels.Add);
         var work = Plan(x.Length);
@@ -24,7 +24,7 @@ public sealed partial class CudaBackend
 
     public void Multiply(Tensor x, Tensor y, Tensor destination)
     {
-        SameShape(x, y, destination);
+        OpChecks.SameShape(x, y, destination);
         if (x.Length == 0) return;
         _multiply ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, Work, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ElementwiseKernels.Multiply);
         var work = Plan(x.Length);
@@ -33,7 +33,7 @@ public sealed partial class CudaBackend
 
     public void ScaleShift(Tensor x, float scale, float shift, Tensor destination)
     {
-        SameShape(x, destination);
+        OpChecks.SameShape(x, destination);
         if (x.Length == 0) return;
         _scaleShift ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, Work, ArrayView<float>, ArrayView<float>, float, float>(ElementwiseKernels.ScaleShift);
         var work = Plan(x.Length);
@@ -42,7 +42,7 @@ public sealed partial class CudaBackend
 
     public void Silu(Tensor x, Tensor destination)
     {
-        SameShape(x, destination);
+        OpChecks.SameShape(x, destination);
         if (x.Length == 0) return;
         _silu ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, Work, ArrayView<float>, ArrayView<float>>(ElementwiseKernels.Silu);
         var work = Plan(x.Length);
@@ -51,7 +51,7 @@ public sealed partial class CudaBackend
 
     public void GeluTanh(Tensor x, Tensor destination)
     {
-        SameShape(x, destination);
+        OpChecks.SameShape(x, destination);
         if (x.Length == 0) return;
         _geluTanh ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, Work, ArrayView<float>, ArrayView<float>>(ElementwiseKernels.GeluTanh);
         var work = Plan(x.Length);
@@ -60,7 +60,7 @@ public sealed partial class CudaBackend
 
     public void SoftmaxLastDim(Tensor x, Tensor destination)
     {
-        SameShape(x, destination);
+        OpChecks.SameShape(x, destination);
         int cols = x.Rank == 0 ? 1 : x.Dim(-1);
         if (cols == 0 || x.Length == 0) return;
         SoftmaxRows(View(x), View(destination), x.Length / cols, cols);

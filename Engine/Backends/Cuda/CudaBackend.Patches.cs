@@ -13,12 +13,7 @@ public sealed partial class CudaBackend
     // x: (B, C, H, W) → y: (B, Gh·Gw, C·p·p) with Gh = H/p, Gw = W/p
     public void Patchify(Tensor x, int patch, Tensor destination)
     {
-        if (x.Rank != 4) throw new ArgumentException($"Patchify: x must be (B, C, H, W), got {x}");
-        int b = x.Dim(0), c = x.Dim(1), h = x.Dim(2), w = x.Dim(3), p = patch;
-        CheckPatchGrid("Patchify", h, w, p);
-        int gh = h / p, gw = w / p, f = c * p * p;
-        if (destination.Rank != 3 || destination.Dim(0) != b || destination.Dim(1) != gh * gw || destination.Dim(2) != f)
-            throw new ArgumentException($"Patchify: destination must be ({b}, {gh * gw}, {f}), got {destination}");
+        var (b, c, h, w, p, gh, gw, f) = OpChecks.Patchify(x, patch, destination);
         if (x.Length == 0) return;
         _patchify ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, Work, ArrayView<float>, ArrayView<float>, PatchGrid>(PatchKernels.Patchify);
         var work = Plan(destination.Length);
@@ -28,12 +23,7 @@ public sealed partial class CudaBackend
     // x: (B, Gh·Gw, p·p·C) → y: (B, C, H, W) with H = Gh·p, W = Gw·p (taken from y's shape)
     public void Unpatchify(Tensor x, int patch, Tensor destination)
     {
-        if (destination.Rank != 4) throw new ArgumentException($"Unpatchify: destination must be (B, C, H, W), got {destination}");
-        int b = destination.Dim(0), c = destination.Dim(1), h = destination.Dim(2), w = destination.Dim(3), p = patch;
-        CheckPatchGrid("Unpatchify", h, w, p);
-        int gh = h / p, gw = w / p, f = p * p * c;
-        if (x.Rank != 3 || x.Dim(0) != b || x.Dim(1) != gh * gw || x.Dim(2) != f)
-            throw new ArgumentException($"Unpatchify: x must be ({b}, {gh * gw}, {f}) for destination {destination}, got {x}");
+        var (b, c, h, w, p, gh, gw, f) = OpChecks.Unpatchify(x, patch, destination);
         if (destination.Length == 0) return;
         _unpatchify ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, Work, ArrayView<float>, ArrayView<float>, PatchGrid>(PatchKernels.Unpatchify);
         var work = Plan(destination.Length);
@@ -43,24 +33,13 @@ public sealed partial class CudaBackend
     // x: (2n, C, …): rows [0, n) conditional, [n, 2n) unconditional; guided channels get u + scale · (c − u) in both halves
     public void ClassifierFreeGuidance(Tensor x, int guidedChannels, float scale, Tensor destination)
     {
-        SameShape(x, destination);
-        if (x.Rank < 2 || x.Dim(0) % 2 != 0)
-            throw new ArgumentException($"ClassifierFreeGuidance: x must be (2n, C, …) with an even batch, got {x}");
-        int channels = x.Dim(1);
-        if (guidedChannels < 0 || guidedChannels > channels)
-            throw new ArgumentException($"ClassifierFreeGuidance: {guidedChannels} guided channels of {x}");
+        int channels = OpChecks.ClassifierFreeGuidance(x, guidedChannels, destination);
         if (x.Length == 0) return;
         long sampleLength = x.Length / x.Dim(0);
         int plane = checked((int)(sampleLength / channels));
         _guidance ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, Work, ArrayView<float>, ArrayView<float>, GuidanceShape>(PatchKernels.ClassifierFreeGuidance);
         var work = Plan(x.Length / 2);
         _guidance(work.Threads, work, View(x), View(destination), new GuidanceShape(x.Length / 2, sampleLength, plane, guidedChannels, scale));
-    }
-
-    private static void CheckPatchGrid(string op, int h, int w, int p)
-    {
-        if (p <= 0 || h % p != 0 || w % p != 0)
-            throw new ArgumentException($"{op}: a {h}×{w} image does not split into {p}×{p} patches");
     }
 }
 

@@ -40,11 +40,7 @@ public sealed partial class CudaBackend
     // x: (N, H, W, C) → y: (N, C), y[n, c] = mean over (h, w) of x[n, h, w, c], summed in float64.
     public void GlobalAvgPool(Tensor x, Tensor destination)
     {
-        if (x.Rank != 4) throw new ArgumentException($"GlobalAvgPool input must be (N, H, W, C), got {x}");
-        int n = x.Dim(0), hw = x.Dim(1) * x.Dim(2), c = x.Dim(3);
-        if (destination.Rank != 2 || destination.Dim(0) != n || destination.Dim(1) != c)
-            throw new ArgumentException($"GlobalAvgPool: destination {destination} must be ({n}, {c})");
-        if (hw == 0) throw new ArgumentException($"GlobalAvgPool of an empty map {x}");
+        var (n, hw, c) = OpChecks.GlobalAvgPool(x, destination);
         if ((long)n * c == 0) return;
         _globalAvgPool ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, Work, ArrayView<float>, ArrayView<float>, GlobalPoolArgs>(PoolKernels.GlobalAvgPool);
         var work = Plan((long)n * c);
@@ -52,7 +48,7 @@ public sealed partial class CudaBackend
     }
 }
 
-/// <summary>Geometry of one pool call, checked as the CPU backend checks it.</summary>
+/// <summary>Geometry of one pool call (<see cref="OpChecks.Pool2d"/>) and its mode.</summary>
 internal readonly struct PoolArgs
 {
     public const int Max = 0, AvgInside = 1, AvgPadded = 2;
@@ -66,16 +62,8 @@ internal readonly struct PoolArgs
 
     public static PoolArgs Create(string op, Tensor x, int k, int s, int p, Tensor y, int yOff, int mode)
     {
-        if (x.Rank != 4) throw new ArgumentException($"{op} input must be (N, H, W, C), got {x}");
-        if (k <= 0 || s <= 0 || p < 0 || 2 * p > k)
-            throw new ArgumentException($"{op}: kernel {k}, stride {s}, padding {p} not allowed (padding at most half the kernel)");
-        int n = x.Dim(0), h = x.Dim(1), w = x.Dim(2), c = x.Dim(3);
-        int oh = Conv2dParams.OutputSize(h, k, s, p), ow = Conv2dParams.OutputSize(w, k, s, p);
-        if (oh <= 0 || ow <= 0) throw new ArgumentException($"{op}: window {k} does not fit {x}");
-        if (y.Rank != 4 || y.Dim(0) != n || y.Dim(1) != oh || y.Dim(2) != ow || yOff < 0 || yOff + c > y.Dim(3))
-            throw new ArgumentException($"{op}: destination {y} cannot hold ({n}, {oh}, {ow}, {c}) at channel {yOff}");
-        if (ReferenceEquals(x.Storage, y.Storage)) throw new ArgumentException($"{op} cannot run in place");
-        return new PoolArgs(n, h, w, c, k, s, p, oh, ow, y.Dim(3), yOff, mode);
+        var g = OpChecks.Pool2d(op, x, k, s, p, y, yOff);
+        return new PoolArgs(g.N, g.H, g.W, g.C, g.K, g.S, g.P, g.OH, g.OW, g.Cy, g.YOff, mode);
     }
 }
 

@@ -13,7 +13,7 @@ public sealed partial class CudaBackend
 
     public void LayerNorm(Tensor x, float eps, Tensor destination)
     {
-        SameShape(x, destination);
+        OpChecks.SameShape(x, destination);
         int c = x.Rank == 0 ? 1 : x.Dim(-1);
         if (c == 0 || x.Length == 0) return;
         _layerNorm ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, Work, ArrayView<float>, ArrayView<float>, int, float>(TransformerKernels.LayerNorm);
@@ -24,7 +24,7 @@ public sealed partial class CudaBackend
     public void Modulate(Tensor x, Tensor shift, Tensor scale, Tensor destination)
     {
         var shape = TokensAndPerSample(x, "Modulate", shift, scale);
-        SameShape(x, destination);
+        OpChecks.SameShape(x, destination);
         if (x.Length == 0) return;
         _modulate ??= LoadTokenKernel(TransformerKernels.Modulate);
         var work = Plan(x.Length);
@@ -34,7 +34,7 @@ public sealed partial class CudaBackend
     public void GatedAdd(Tensor x, Tensor gate, Tensor residual, Tensor destination)
     {
         var shape = TokensAndPerSample(x, "GatedAdd", gate);
-        SameShape(x, residual, destination);
+        OpChecks.SameShape(x, residual, destination);
         if (x.Length == 0) return;
         _gatedAdd ??= LoadTokenKernel(TransformerKernels.GatedAdd);
         var work = Plan(x.Length);
@@ -44,7 +44,7 @@ public sealed partial class CudaBackend
     public void GatedAddBroadcast(Tensor x, Tensor gate, Tensor residual, Tensor destination)
     {
         var shape = TokensAndPerSample(x, "GatedAddBroadcast", gate, residual);
-        SameShape(x, destination);
+        OpChecks.SameShape(x, destination);
         if (x.Length == 0) return;
         _gatedAddBroadcast ??= LoadTokenKernel(TransformerKernels.GatedAddBroadcast);
         var work = Plan(x.Length);

@@ -13,11 +13,7 @@ public sealed partial class CudaBackend
     // x: (N, H, W, C) → destination: (N, 2H, 2W, C)
     public void UpsampleNearest2x(Tensor x, Tensor destination)
     {
-        if (x.Rank != 4 || destination.Rank != 4)
-            throw new ArgumentException($"UpsampleNearest2x takes (N, H, W, C) images, got {x} → {destination}");
-        int n = x.Dim(0), h = x.Dim(1), w = x.Dim(2), c = x.Dim(3);
-        if (destination.Dim(0) != n || destination.Dim(1) != 2 * h || destination.Dim(2) != 2 * w || destination.Dim(3) != c)
-            throw new ArgumentException($"UpsampleNearest2x: {x} needs a destination of [{n}, {2 * h}, {2 * w}, {c}], got {destination}");
+        var (n, h, w, c) = OpChecks.UpsampleNearest2x(x, destination);
         if (destination.Length == 0) return;
         _upsample2x ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, Work, ArrayView<float>, ArrayView<float>, Upsample2xArgs>(UpsampleKernels.Nearest2x);
         var work = Plan(destination.Length);

@@ -177,17 +177,6 @@ public sealed partial class CudaBackend : IBackend
     /// <summary>The matrix-product engine (cuBLAS on a GPU, the reference kernel on ILGPU's CPU accelerator).</summary>
     internal IDeviceGemm GemmEngine => _gemm;
 
-    internal static void SameShape(Tensor x, Tensor y)
-    {
-        if (!x.Shape.SequenceEqual(y.Shape)) throw new ArgumentException($"shapes differ: {x} vs {y}");
-    }
-
-    internal static void SameShape(Tensor x, Tensor y, Tensor z)
-    {
-        SameShape(x, y);
-        SameShape(x, z);
-    }
-
     /// <summary>A count as an int where an API takes one (a GEMM dimension): refused past 2^31 − 1.</summary>
     internal static int Extent(long length) => length <= int.MaxValue
         ? (int)length
