@@ -70,7 +70,7 @@ public sealed class DitTests(BackendPool pool, ITestOutputHelper output) : IClas
             Assert.Equal(tx.Dim(0) * config.MultiplyAccumulatesPerSample(), result.MultiplyAccumulates);
         }
         // the positional table: the loaded one, and the one computed when a file lacks it
-        Compare("pos_embed (loaded)", io["pos_embed"].ToFloat32(), net.pos_embed.ToArray(), 0);
+        Compare("pos_embed (loaded)", io["pos_embed"].ToFloat32(), net.Trunk.pos_embed.ToArray(), 0);
         Compare("pos_embed (computed)", io["pos_embed"].ToFloat32(), SinCosPositionalEmbedding.Build(config.HiddenSize, config.GridSize), 1e-7);
         covered.Add("pos_embed");
 

@@ -65,7 +65,7 @@ public sealed class SparseDitTests(BackendPool pool, ITestOutputHelper output) :
             covered.UnionWith(["out", "out_fp64"]);
             Assert.Equal(tx.Dim(0) * config.MultiplyAccumulatesPerSample(), result.MultiplyAccumulates);
         }
-        Compare("pos_embed (loaded)", io["pos_embed"].ToFloat32(), net.pos_embed.ToArray(), 0);
+        Compare("pos_embed (loaded)", io["pos_embed"].ToFloat32(), net.Trunk.pos_embed.ToArray(), 0);
         Compare("pos_embed (computed)", io["pos_embed"].ToFloat32(), SinCosPositionalEmbedding.Build(config.HiddenSize, config.GridSize), 1e-7);
         covered.Add("pos_embed");
 

@@ -38,20 +38,10 @@ public sealed class Dit : IDisposable
 
     public DitConfig Config { get; }
 
-    /// <summary>The embedders, pos_embed and final layer shared with DyDiT and SparseDiT.</summary>
+    /// <summary>The embedders, pos_embed and final layer (x_embedder, t_embedder, y_embedder, pos_embed, final_layer), shared with DyDiT and SparseDiT.</summary>
     public DitTrunk Trunk { get; } = null!;
 
-    public PatchEmbed x_embedder => Trunk.x_embedder;
-
-    public TimestepEmbedder t_embedder => Trunk.t_embedder;
-
-    public LabelEmbedder y_embedder => Trunk.y_embedder;
-
-    public Tensor pos_embed => Trunk.pos_embed; // (1, T, D)
-
     public DitBlock[] blocks { get; } = [];
-
-    public FinalLayer final_layer => Trunk.final_layer;
 
     /// <summary>
     /// Loads a <c>torch.save</c> file: a bare state dict, or a training checkpoint whose <c>ema</c> (else <c>model</c>)

@@ -75,24 +75,14 @@ public sealed class SparseDit : IDisposable
 
     public SparseDitConfig Config { get; }
 
-    /// <summary>The embedders, pos_embed and final layer shared with DiT and DyDiT.</summary>
+    /// <summary>The embedders, pos_embed and final layer (x_embedder, t_embedder, y_embedder, pos_embed, final_layer), shared with DiT and DyDiT.</summary>
     public DitTrunk Trunk { get; } = null!;
-
-    public PatchEmbed x_embedder => Trunk.x_embedder;
-
-    public TimestepEmbedder t_embedder => Trunk.t_embedder;
-
-    public LabelEmbedder y_embedder => Trunk.y_embedder;
-
-    public Tensor pos_embed => Trunk.pos_embed; // (1, T, D)
 
     public PoolingformerBlock[] poolingformer_blocks { get; } = [];
 
     public DumbbellBlock[] dumbbell_blocks { get; } = [];
 
     public DitBlock[] normal_blocks { get; } = [];
-
-    public FinalLayer final_layer => Trunk.final_layer;
 
     /// <summary>'relat' only: one relative-position bias per normal block; empty otherwise.</summary>
     public RelativePositionBias[] relative_pos_embedder { get; } = [];
