@@ -16,11 +16,25 @@ public static unsafe partial class HostLinearAlgebra
         if (a.Length != (long)m * k || b.Length != (long)k * n || c.Length != (long)m * n)
             throw new ArgumentException($"GemmF64: op(A) must be {m}x{k}, op(B) {k}x{n}, C {m}x{n}");
         if (m == 0 || n == 0) return;
+        int lda = transposeA ? m : k, ldb = transposeB ? k : n;
+        // Tiles of C cut by shape alone (as the CPU backend's sgemm), each one single-threaded dgemm over the whole K:
+        // the bits do not depend on how many cores run them.
+        var tiles = GemmTiles.Of(m, n, k);
         fixed (double* pa = a)
         fixed (double* pb = b)
         fixed (double* pc = c)
-            OpenBlas.Dgemm(OpenBlas.RowMajor, transposeA ? OpenBlas.Trans : OpenBlas.NoTrans, transposeB ? OpenBlas.Trans : OpenBlas.NoTrans,
-                m, n, k, 1.0, pa, Math.Max(1, transposeA ? m : k), pb, Math.Max(1, transposeB ? k : n), 0.0, pc, Math.Max(1, n));
+        {
+            double* a0 = pa, b0 = pb, c0 = pc;
+            Parallel.For(0, tiles.Count, t =>
+            {
+                int r0 = t / tiles.ColumnTiles * tiles.RowTile, col0 = t % tiles.ColumnTiles * tiles.ColumnTile;
+                int rows = Math.Min(tiles.RowTile, m - r0), cols = Math.Min(tiles.ColumnTile, n - col0);
+                double* at = transposeA ? a0 + r0 : a0 + (long)r0 * lda;
+                double* bt = transposeB ? b0 + (long)col0 * ldb : b0 + col0;
+                OpenBlas.Dgemm(OpenBlas.RowMajor, transposeA ? OpenBlas.Trans : OpenBlas.NoTrans, transposeB ? OpenBlas.Trans : OpenBlas.NoTrans,
+                    rows, cols, k, 1.0, at, Math.Max(1, lda), bt, Math.Max(1, ldb), 0.0, c0 + (long)r0 * n + col0, Math.Max(1, n));
+            });
+        }
     }
 
     public static void SymmetricEigenvalues(ReadOnlySpan<double> matrix, int n, Span<double> eigenvalues)

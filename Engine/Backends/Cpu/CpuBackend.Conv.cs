@@ -22,6 +22,8 @@ public sealed unsafe partial class CpuBackend
     private const int MinRowsPerCall = 128;
     // Rows per call for 1×1 convolutions, which read A in place.
     private const int DirectRowsPerCall = 2048;
+    // Pieces a convolution is cut into (at least): a constant, not the thread count, so that the bits are the same for any.
+    private const int SplitPieces = 8;
 
     // weight: (Cout, Cin, KH, KW) as PyTorch stores it → packed: (KH, KW, Cin, Cout), i.e. the GEMM's B (K × Cout).
     public Tensor PackConv2dWeight(ReadOnlySpan<float> weightOihw, int outChannels, int inChannels, int kernelH, int kernelW)
@@ -48,17 +50,17 @@ public sealed unsafe partial class CpuBackend
 
         int rowsPerCall = g.Direct ? DirectRowsPerCall : Math.Max(MinRowsPerCall, Im2ColBudget / g.K);
         int chunks = (int)Math.Min(int.MaxValue, (g.M + rowsPerCall - 1) / rowsPerCall);
-        if (Threads > 1 && chunks < Threads && g.M < (long)Threads * MinRowsPerCall)
+        // The cut depends on the shape only (never on the thread count), so the bits do not either.
+        if (chunks < SplitPieces && g.M < (long)SplitPieces * MinRowsPerCall)
         {
             ConvSplitColumns(g, px, pw, pb, py);
             return;
         }
-        // Equal-sized chunks, a multiple of the thread count of them, so no core idles at the end.
-        chunks = (chunks + Threads - 1) / Threads * Threads;
+        // Equal-sized chunks, a multiple of SplitPieces of them, so that 1, 2, 4 or 8 threads finish together.
+        chunks = (chunks + SplitPieces - 1) / SplitPieces * SplitPieces;
         int rows = (int)((g.M + chunks - 1) / chunks);
         chunks = (int)((g.M + rows - 1) / rows);
 
-        using var single = Threads > 1 ? OpenBlas.SingleThreaded(Threads) : default;
         Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = Threads },
             () => g.Direct ? null : new NativeBuffer(_pool, (long)rows * g.K),
             (chunk, _, buffer) =>
@@ -94,13 +96,12 @@ public sealed unsafe partial class CpuBackend
         float* a = g.Direct ? px + g.XOff : buffer!.Pointer;
         int lda = g.Direct ? g.Cx : g.K;
         if (!g.Direct) Im2Col(g, px, 0, m, a);
-        // Column slices in multiples of 16 (one AVX-512 register).
-        int pieces = Math.Min(Threads, Math.Max(1, g.Cout / 16));
+        // Column slices in multiples of 16 (one AVX-512 register), as many as the shape allows up to SplitPieces.
+        int pieces = Math.Min(SplitPieces, Math.Max(1, g.Cout / 16));
         int width = (g.Cout + pieces - 1) / pieces;
         width = (width + 15) / 16 * 16;
         pieces = (g.Cout + width - 1) / width;
         var gg = g;
-        using var single = OpenBlas.SingleThreaded(Threads);
         Parallel.For(0, pieces, new ParallelOptions { MaxDegreeOfParallelism = Threads }, piece =>
         {
             int c0 = piece * width;

@@ -46,8 +46,8 @@ public sealed unsafe partial class CpuBackend
         for (int j = 0; j < blocks.Length;)
         {
             int run = OpChecks.RunLength(blocks, j);
-            OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.Trans, rows, run * blockSize, k,
-                1f, px, Math.Max(1, k), pw + (long)blocks[j] * blockSize * k, Math.Max(1, k), 0f, py + j * blockSize, width);
+            Sgemm(rows, run * blockSize, k, px, k, false, pw + (long)blocks[j] * blockSize * k, k, true,
+                py + j * blockSize, width, 1f, 0f);
             j += run;
         }
         // the selected bias values, then one pass over the rows (GEMM first, bias after: the order of nn.Linear here)
@@ -82,8 +82,8 @@ public sealed unsafe partial class CpuBackend
         for (int j = 0; j < blocks.Length;)
         {
             int run = OpChecks.RunLength(blocks, j);
-            OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.Trans, rows, outFeatures, run * blockSize,
-                1f, px + j * blockSize, width, pw + (long)blocks[j] * blockSize, Math.Max(1, k), beta, py, outFeatures);
+            Sgemm(rows, outFeatures, run * blockSize, px + j * blockSize, width, false, pw + (long)blocks[j] * blockSize, k, true,
+                py, outFeatures, 1f, beta);
             beta = 1f; // later runs accumulate
             j += run;
         }

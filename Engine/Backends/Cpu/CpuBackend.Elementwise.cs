@@ -89,22 +89,21 @@ public sealed unsafe partial class CpuBackend
 
     private ParallelOptions Options(long work) => new() { MaxDegreeOfParallelism = work < ParallelThreshold ? 1 : Threads };
 
-    /// <summary>Calls <paramref name="body"/> on consecutive pieces covering [0, length), in parallel when large.</summary>
+    /// <summary>
+    /// Calls <paramref name="body"/> on consecutive pieces of <see cref="ChunkLength"/> values covering [0, length), in
+    /// parallel when large. The pieces are the same for any thread count: TensorPrimitives treats a piece's tail
+    /// differently from its body, so moving a boundary could move bits.
+    /// </summary>
     private void ForChunks(long length, Action<long, int> body)
     {
         if (length == 0) return;
-        if (length < ParallelThreshold || Threads == 1)
+        long pieces = (length + ChunkLength - 1) / ChunkLength;
+        Parallel.For(0L, pieces, Options(length), i =>
         {
-            for (long s = 0; s < length; s += int.MaxValue / 2)
-                body(s, (int)Math.Min(int.MaxValue / 2, length - s));
-            return;
-        }
-        const int chunk = 1 << 15; // 128 KiB of floats per piece: in cache, cheap to schedule
-        long pieces = (length + chunk - 1) / chunk;
-        Parallel.For(0L, pieces, new ParallelOptions { MaxDegreeOfParallelism = Threads }, i =>
-        {
-            long start = i * chunk;
-            body(start, (int)Math.Min(chunk, length - start));
+            long start = i * ChunkLength;
+            body(start, (int)Math.Min(ChunkLength, length - start));
         });
     }
+
+    private const int ChunkLength = 1 << 15; // 128 KiB of floats per piece: in cache, cheap to schedule
 }

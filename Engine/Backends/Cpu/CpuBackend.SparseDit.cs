@@ -50,8 +50,7 @@ public sealed unsafe partial class CpuBackend
             for (int p = 0; p < pairs; p++) OneHead(p, scores.Pointer);
             return;
         }
-        // One (sample, head) per task; BLAS stays on the calling thread meanwhile.
-        using var single = OpenBlas.SingleThreaded(Threads);
+        // One (sample, head) per task, each product single-threaded.
         Parallel.For(0, pairs, new ParallelOptions { MaxDegreeOfParallelism = Threads },
             () => new NativeBuffer(_pool, scoreFloats),
             (p, _, scores) =>

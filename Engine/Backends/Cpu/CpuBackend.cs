@@ -8,13 +8,13 @@ namespace DyDiT.Eval.Engine.Backends.Cpu;
 /// </summary>
 public sealed unsafe partial class CpuBackend : IBackend
 {
-    /// <param name="threads">Threads for BLAS and our own kernels; null or 0 = all cores.</param>
+    /// <param name="threads">Threads our kernels split their work over (null or 0 = all cores). The split itself is a function of
+    /// the shapes only, so results are the same bits for any thread count.</param>
     /// <exception cref="OpenBlasMissingException">libopenblas is not installed.</exception>
     public CpuBackend(int? threads = null)
     {
         Threads = threads is > 0 ? threads.Value : Environment.ProcessorCount;
         OpenBlas.EnsureLoaded();
-        OpenBlas.SetNumThreads(Threads);
     }
 
     // Freed activation-sized blocks kept for reuse (see CpuMemoryPool): up to 4 GiB.

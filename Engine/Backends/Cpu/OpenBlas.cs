@@ -55,30 +55,23 @@ internal static unsafe partial class OpenBlas
     public static partial void Dsyevd(byte* jobz, byte* uplo, int* n, double* a, int* lda, double* w,
         double* work, int* lwork, int* iwork, int* liwork, int* info, nuint jobzLength, nuint uploLength);
 
-    /// <summary>
-    /// Makes BLAS calls run on the calling thread until disposed (then <paramref name="restore"/> threads again), for
-    /// kernels that split work over their own threads and call sgemm from each. The setting is process-wide.
-    /// </summary>
-    public static SingleThreadScope SingleThreaded(int restore)
-    {
-        SetNumThreads(1);
-        return new SingleThreadScope(restore);
-    }
-
-    public readonly struct SingleThreadScope(int restore) : IDisposable
-    {
-        public void Dispose()
-        {
-            if (restore > 0) SetNumThreads(restore);
-        }
-    }
-
     public static string CoreName => Marshal.PtrToStringAnsi(GetCoreNamePtr()) ?? "?";
 
     public static string Config => Marshal.PtrToStringAnsi(GetConfigPtr()) ?? "?";
 
-    /// <summary>Loads the library now; throws <see cref="OpenBlasMissingException"/> if it is not installed.</summary>
-    public static void EnsureLoaded() => _ = Handle.Value;
+    /// <summary>
+    /// Loads the library now and makes every BLAS/LAPACK call run on its calling thread: OpenBLAS's own threads would
+    /// split products by the thread count, and we split them ourselves by shape (GemmTiles) so that bits never depend
+    /// on it. Throws <see cref="OpenBlasMissingException"/> if the library is not installed.
+    /// </summary>
+    public static void EnsureLoaded() => _ = Configured.Value;
+
+    private static readonly Lazy<bool> Configured = new(() =>
+    {
+        _ = Handle.Value;
+        SetNumThreads(1);
+        return true;
+    });
 
     private static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? path)
         => name == Lib ? Handle.Value : IntPtr.Zero;
