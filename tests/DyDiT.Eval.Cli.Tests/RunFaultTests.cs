@@ -145,6 +145,28 @@ public abstract class RunFaultTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// The same spec run with 1, 2 and 3 workers and default flags (so each worker's thread count is cores / workers)
+    /// merges to the baseline's sha256, which was made with one single-threaded worker.
+    /// </summary>
+    /// <summary>An empty ledger of this test's kind, other than <see cref="LedgerLocation"/>.</summary>
+    protected virtual string FreshLedger() => "sqlite:" + Path.Combine(_dir.FullName, Guid.NewGuid().ToString("N")[..8] + ".sqlite");
+
+    protected void WorkerCountDoesNotChangeTheBytesCore()
+    {
+        string expected = Baseline();
+        foreach (int workers in new[] { 1, 2, 3 })
+        {
+            string name = $"workers{workers}";
+            // a ledger of its own per run: one ledger refuses a second copy of the same run in another directory
+            var r = CliProcess.Run("run", "--config", Spec(name), "--workers", workers.ToString(CultureInfo.InvariantCulture),
+                "--ledger", FreshLedger());
+            Assert.True(r.ExitCode == 0, $"--workers {workers}: exit {r.ExitCode}: {r.Stderr}");
+            Assert.True(expected == Sha(Path.Combine(Output(name), "samples.npz")),
+                $"--workers {workers} with default threads merged to other bytes than one single-threaded worker");
+        }
+    }
+
     protected async Task KilledWorkersDoNotChangeTheOutputCore()
     {
         string expected = Baseline();
@@ -251,6 +273,9 @@ public sealed class SqliteRunFaultTests(ITestOutputHelper output) : RunFaultTest
 
     [Fact]
     public Task CorruptedShardIsDetectedAndRegenerated() => CorruptedShardIsDetectedAndRegeneratedCore();
+
+    [Fact]
+    public void WorkerCountDoesNotChangeTheBytes() => WorkerCountDoesNotChangeTheBytesCore();
 }
 
 /// <summary>
@@ -342,9 +367,20 @@ public sealed class PostgresRunFaultTests : RunFaultTests
 
     protected override string? LedgerLocation => _database == null ? null : _server.Url(_database);
 
+    private readonly List<string> _extraDatabases = [];
+
+    protected override string FreshLedger()
+    {
+        var name = _server.CreateDatabaseAsync().GetAwaiter().GetResult();
+        _extraDatabases.Add(name);
+        return _server.Url(name);
+    }
+
     public override void Dispose()
     {
         if (_database != null && _server.IsRunning) _server.DropDatabaseAsync(_database).GetAwaiter().GetResult();
+        foreach (var extra in _extraDatabases)
+            if (_server.IsRunning) _server.DropDatabaseAsync(extra).GetAwaiter().GetResult();
         base.Dispose();
     }
 
@@ -356,6 +392,9 @@ public sealed class PostgresRunFaultTests : RunFaultTests
 
     [PostgresFact]
     public Task CorruptedShardIsDetectedAndRegenerated() => CorruptedShardIsDetectedAndRegeneratedCore();
+
+    [PostgresFact]
+    public void WorkerCountDoesNotChangeTheBytes() => WorkerCountDoesNotChangeTheBytesCore();
 
     [PostgresFact]
     public async Task LedgerOutageMidRunOnlyPausesTheRun()
