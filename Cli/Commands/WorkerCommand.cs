@@ -24,8 +24,7 @@ internal static class WorkerCommand
         };
         var device = DeviceOptions.DeviceOption();
         var precision = DeviceOptions.PrecisionOption(DeviceOptions.SamplingPrecision);
-        var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores). Workers of one run should use the same count: " +
-                                                                  "OpenBLAS's thread split can change float rounding, and so a sample's bytes" };
+        var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores); the bytes made are the same for any count" };
         var lease = new Option<double>("--lease-seconds") { Description = "Lease length; heartbeats renew it every fifth of it. A dead worker's shard returns to the pool after it", DefaultValueFactory = _ => 60 };
         var patience = new Option<double>("--ledger-patience") { Description = "Seconds to keep retrying an unreachable ledger before giving up (exit 3)", DefaultValueFactory = _ => 600 };
         var maxShards = new Option<int?>("--max-shards") { Description = "Exit after this many shards" };

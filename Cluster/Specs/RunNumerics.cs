@@ -4,14 +4,22 @@ using DyDiT.Eval.Engine.Backends.Cuda;
 namespace DyDiT.Eval.Cluster.Specs;
 
 /// <summary>
-/// The numerics identity of a run (DESIGN.md: backend kind, precision, device architecture): <c>cpu-fp32</c>,
-/// <c>ilgpu-cpu-fp32</c>, <c>cuda-tf32-sm_90</c>. Shards made under different numerics differ in their bytes, so it is part
-/// of the run id (<see cref="RunSpec.ComputeRunId"/>) and a worker whose numerics differ from its run's refuses the run.
+/// The numerics identity of a run (DESIGN.md: backend kind, precision, and what else changes bits: the CPU's kernel
+/// family, the GPU's architecture): <c>cpu-fp32-haswell-v512</c>, <c>ilgpu-cpu-fp32</c>, <c>cuda-tf32-sm_90</c>. Shards
+/// made under different numerics differ in their bytes, so it is part of the run id (<see cref="RunSpec.ComputeRunId"/>)
+/// and a worker whose numerics differ from its run's refuses the run. The thread count is not part of it: the CPU
+/// kernels give the same bits for any.
 /// </summary>
 public static class RunNumerics
 {
-    /// <summary>The CPU backend's numerics, the default of a spec and of a worker.</summary>
-    public const string Cpu = "cpu-fp32";
+    /// <summary>This machine's CPU backend: <c>cpu-fp32-</c> and its kernel family; the default of a spec and of a worker.</summary>
+    public static string Cpu => "cpu-fp32-" + Engine.Backends.Cpu.CpuBackend.KernelFamily;
+
+    /// <summary>
+    /// What runs planned before the identity named the CPU's kernel family carry (their specs have no <c>numerics</c>):
+    /// such a run's shards were made with thread-dependent kernels, so no worker of today matches it.
+    /// </summary>
+    public const string LegacyCpu = "cpu-fp32";
 
     /// <summary>
     /// The numerics of <paramref name="device"/> at <paramref name="precision"/>; for a cuda device the GPU's architecture

@@ -22,7 +22,7 @@ namespace DyDiT.Eval.Cluster.Specs;
 /// <item>optional: <c>inception</c> (FID Inception weights: per-shard features), <c>reference</c> (ADM reference batch:
 /// metrics after the merge), <c>preprocess</c> (adm), <c>lambda</c> (DyDiT's target rate, for the report),
 /// <c>demo</c> (random demo weights), <c>description</c>.</item>
-/// <item><c>numerics</c>: set by <c>run</c> from its devices and precision (<see cref="RunNumerics"/>, default <c>cpu-fp32</c>);
+/// <item><c>numerics</c>: set by <c>run</c> from its devices and precision (<see cref="RunNumerics"/>, default this machine's CPU);
 /// workers with other numerics refuse the run.</item>
 /// </list>
 /// </summary>
@@ -85,7 +85,7 @@ public sealed record RunSpec
 
     public bool Demo { get; init; }
 
-    /// <summary>The numerics identity the run is generated with (<see cref="RunNumerics"/>); part of the run id unless it is <c>cpu-fp32</c>.</summary>
+    /// <summary>The numerics identity the run is generated with (<see cref="RunNumerics"/>); part of the run id.</summary>
     public string Numerics { get; init; } = RunNumerics.Cpu;
 
     /// <summary>The spec file it was read from (null when rebuilt from a ledger).</summary>
@@ -218,7 +218,8 @@ public sealed record RunSpec
             Preprocess = Text("preprocess", required: false) ?? "adm",
             Lambda = Double("lambda"),
             Demo = demo,
-            Numerics = Text("numerics", required: false) ?? RunNumerics.Cpu,
+            // a spec without it is a user's file (run sets it) or a ledger row from before the identity had the kernel family
+            Numerics = Text("numerics", required: false) ?? RunNumerics.LegacyCpu,
             SourcePath = file,
         };
         spec.CheckValues(file);
@@ -301,7 +302,7 @@ public sealed record RunSpec
             w.WriteString("preprocess", Preprocess);
             if (Lambda is double l) w.WriteNumber("lambda", l);
             if (Demo) w.WriteBoolean("demo", true);
-            if (Numerics != RunNumerics.Cpu) w.WriteString("numerics", Numerics);
+            if (Numerics != RunNumerics.LegacyCpu) w.WriteString("numerics", Numerics);
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.ToArray());
@@ -311,7 +312,7 @@ public sealed record RunSpec
     /// The run id: 16 hex digits of SHA-256 over everything that changes the run's shard files — the model (preset name or
     /// the model JSON's bytes), network kind, the weights' and VAE's content hashes (not their paths), sample count,
     /// seed, guidance, steps, sampler, η, labels (mode or the label file's bytes), sizes, shard size and the numerics identity
-    /// (<see cref="Numerics"/>; left out for <c>cpu-fp32</c>, so CPU runs keep the ids they had before GPUs). Batch size,
+    /// (<see cref="Numerics"/>; left out for the legacy <c>cpu-fp32</c>, so old ledgers still find their runs). Batch size,
     /// thread count, workers, names and paths do not enter: they change nothing in the output.
     /// </summary>
     public string ComputeRunId()
@@ -336,7 +337,7 @@ public sealed record RunSpec
             "shard_size=" + ShardSize.ToString(CultureInfo.InvariantCulture),
             "noise=per-sample",
         };
-        if (Numerics != RunNumerics.Cpu) parts.Add("numerics=" + Numerics);
+        if (Numerics != RunNumerics.LegacyCpu) parts.Add("numerics=" + Numerics);
         var digest = SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("\n", parts)));
         return Convert.ToHexStringLower(digest)[..16];
     }

@@ -13,7 +13,7 @@ namespace DyDiT.Eval.Cluster.Work;
 /// <see cref="IdlePoll"/>: how often to look again when every remaining shard is leased to someone else.
 /// <see cref="LedgerPatience"/>: how long ledger calls are retried before the worker gives up.
 /// <see cref="Device"/>: the device name, for the ledger. <see cref="Numerics"/>: this worker's numerics identity
-/// (<see cref="RunNumerics"/>); a run planned with other numerics is refused.
+/// (<see cref="RunNumerics"/>; null = this machine's CPU's); a run planned with other numerics is refused.
 /// </summary>
 public sealed record WorkerOptions(
     IReadOnlyList<string> RunIds,
@@ -22,7 +22,7 @@ public sealed record WorkerOptions(
     TimeSpan LedgerPatience,
     string Device = "cpu",
     int? MaxShards = null,
-    string Numerics = RunNumerics.Cpu);
+    string? Numerics = null);
 
 /// <summary>
 /// One worker: claims a shard, generates it (<see cref="ShardGenerator"/>) into <c>shard-a-b.npz</c> in the run's output
@@ -130,21 +130,25 @@ public sealed class ShardWorker
     {
         var run = await RunAsync(lease.RunId, cancellation).ConfigureAwait(false);
         var spec = RunSpec.FromJson(run.SpecJson, $"run {run.RunId} in {_ledger.Description}");
-        if (spec.Numerics != _options.Numerics)
+        string numerics = _options.Numerics ?? RunNumerics.Cpu;
+        if (spec.Numerics != numerics)
         {
             try
             {
                 using var quick = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-                await _ledger.AbandonAsync(lease, $"worker numerics {_options.Numerics} differ from the run's {spec.Numerics}", quick.Token).ConfigureAwait(false);
+                await _ledger.AbandonAsync(lease, $"worker numerics {numerics} differ from the run's {spec.Numerics}", quick.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 _log($"{WorkerId}: could not give shard {lease.ShardIndex} back ({e.Message}); it returns to the pool when its lease expires");
             }
             throw new RunConflictException(
-                $"run {run.Name} ({run.RunId}) was planned for {spec.Numerics} numerics but this worker computes with {_options.Numerics} " +
+                $"run {run.Name} ({run.RunId}) was planned for {spec.Numerics} numerics but this worker computes with {numerics} " +
                 $"(--device {_options.Device}); its shards would not match the others byte for byte. Start the worker with the run's device " +
-                "kind and precision, or serve other runs with --run");
+                "kind and precision, on a machine of the same GPU architecture or CPU kernel family (OpenBLAS core, vector width), " +
+                "or serve other runs with --run" +
+                (spec.Numerics == RunNumerics.LegacyCpu ? $"; {RunNumerics.LegacyCpu} runs were planned by an older version whose CPU bits " +
+                    "depended on the thread count: plan the run again in a new output directory" : ""));
         }
         string file = ShardFiles.SamplesName(lease.First, lease.Count);
         string path = Path.Combine(run.OutputDirectory, file);

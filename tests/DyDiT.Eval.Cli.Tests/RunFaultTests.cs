@@ -149,6 +149,27 @@ public abstract class RunFaultTests : IDisposable
     /// The same spec run with 1, 2 and 3 workers and default flags (so each worker's thread count is cores / workers)
     /// merges to the baseline's sha256, which was made with one single-threaded worker.
     /// </summary>
+    /// <summary>
+    /// A worker whose numerics identity differs from the run's is refused with both identities named, and the run still
+    /// ends with the baseline's bytes. The worker is forced to another CPU kernel family by turning off the wide vector
+    /// paths (.NET's DOTNET_EnableAVX512F/AVX2 switches: TensorPrimitives then runs 128-bit code that rounds differently).
+    /// </summary>
+    protected async Task AWorkerOfOtherNumericsIsRefusedCore()
+    {
+        string expected = Baseline();
+        var run = Start(RunArgs(Spec("numerics"), workers: 1));
+        var clock = Stopwatch.StartNew();
+        while ((await Look()).Shards.Count == 0 && clock.Elapsed < TimeSpan.FromSeconds(60) && !run.Process.HasExited) await Task.Delay(200);
+        Assert.False(run.Process.HasExited, "the run ended before a second worker could join");
+        var stranger = CliProcess.RunWith([("DOTNET_EnableAVX512F", "0"), ("DOTNET_EnableAVX2", "0")],
+            "worker", "--ledger", Ledger, "--threads", "1", "--max-shards", "1", "--ledger-patience", "30");
+        var (code, stderr) = run.Wait(TimeSpan.FromSeconds(180));
+        Assert.True(code == 0, stderr);
+        Assert.True(stranger.ExitCode == 1, $"the stranger worker exited {stranger.ExitCode}: {stranger.Stderr}");
+        Assert.Matches("planned for cpu-fp32-[a-z0-9]+-v(512|256) numerics but this worker computes with cpu-fp32-[a-z0-9]+-v128", stranger.Stderr);
+        Assert.Equal(expected, Sha(Path.Combine(Output("numerics"), "samples.npz")));
+    }
+
     /// <summary>An empty ledger of this test's kind, other than <see cref="LedgerLocation"/>.</summary>
     protected virtual string FreshLedger() => "sqlite:" + Path.Combine(_dir.FullName, Guid.NewGuid().ToString("N")[..8] + ".sqlite");
 
@@ -276,6 +297,9 @@ public sealed class SqliteRunFaultTests(ITestOutputHelper output) : RunFaultTest
 
     [Fact]
     public void WorkerCountDoesNotChangeTheBytes() => WorkerCountDoesNotChangeTheBytesCore();
+
+    [Fact]
+    public Task AWorkerOfOtherNumericsIsRefused() => AWorkerOfOtherNumericsIsRefusedCore();
 }
 
 /// <summary>

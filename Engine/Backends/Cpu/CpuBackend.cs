@@ -27,6 +27,24 @@ public sealed unsafe partial class CpuBackend : IBackend
     /// <summary>OpenBLAS's name for the kernels it picked on this CPU (e.g. "SkylakeX").</summary>
     public static string BlasCore => OpenBlas.CoreName;
 
+    /// <summary>
+    /// What decides this backend's bits on this machine besides the program: OpenBLAS's kernel set (its core name) and the
+    /// vector width our element-wise kernels run at (TensorPrimitives uses 512-, 256- or 128-bit code paths whose exp,
+    /// tanh and sums round differently). Two machines with the same family compute the same bytes, e.g.
+    /// <c>haswell-v512</c> (a Zen 4) or <c>haswell-v256</c> (a Zen 1, or a Zen 4 with AVX-512 turned off).
+    /// </summary>
+    public static string KernelFamily => Family.Value;
+
+    private static readonly Lazy<string> Family = new(() =>
+    {
+        OpenBlas.EnsureLoaded();
+        var core = new string(OpenBlas.CoreName.ToLowerInvariant().Where(char.IsAsciiLetterOrDigit).ToArray());
+        string vectors = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "v512"
+            : System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? "v256"
+            : System.Runtime.Intrinsics.Vector128.IsHardwareAccelerated ? "v128" : "scalar";
+        return (core.Length == 0 ? "unknown" : core) + "-" + vectors;
+    });
+
     public Tensor Zeros(params int[] shape)
     {
         var length = ShapeMath.ElementCount(shape);

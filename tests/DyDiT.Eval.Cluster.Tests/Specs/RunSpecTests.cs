@@ -83,16 +83,21 @@ public sealed class RunSpecTests : IDisposable
     }
 
     /// <summary>
-    /// The numerics identity (device kind, precision, GPU architecture) is part of the id — shards of different numerics
-    /// are never one run — except the CPU's, so CPU runs keep the ids they had before; it survives the ledger's JSON.
+    /// The numerics identity (device kind, precision, GPU architecture or CPU kernel family) is part of the id — shards of
+    /// different numerics are never one run — and survives the ledger's JSON. A spec without it (a user's file, or a ledger
+    /// row from before the CPU identity named its kernel family) is the legacy <c>cpu-fp32</c>, whose ids are unchanged.
     /// </summary>
     [Fact]
     public void NumericsEnterTheRunIdAndSurviveTheLedger()
     {
-        var cpu = RunSpec.Load(Spec());
-        Assert.Equal(RunNumerics.Cpu, cpu.Numerics);
-        Assert.DoesNotContain("numerics", cpu.ToJson());
-        Assert.Equal(cpu.ComputeRunId(), (cpu with { Numerics = "cpu-fp32" }).ComputeRunId());
+        var legacy = RunSpec.Load(Spec());
+        Assert.Equal(RunNumerics.LegacyCpu, legacy.Numerics);
+        Assert.DoesNotContain("numerics", legacy.ToJson());
+        var cpu = legacy with { Numerics = RunNumerics.Cpu };
+        Assert.Matches("^cpu-fp32-[a-z0-9]+-(v512|v256|v128|scalar)$", cpu.Numerics);
+        Assert.Equal(cpu.Numerics, RunSpec.FromJson(cpu.ToJson(), "ledger").Numerics);
+        Assert.NotEqual(legacy.ComputeRunId(), cpu.ComputeRunId());
+        Assert.NotEqual(cpu.ComputeRunId(), (cpu with { Numerics = "cpu-fp32-skylakex-v512" == cpu.Numerics ? "cpu-fp32-haswell-v256" : "cpu-fp32-skylakex-v512" }).ComputeRunId());
         var tf32 = cpu with { Numerics = "cuda-tf32-sm_90" };
         var bf16 = cpu with { Numerics = "cuda-bf16-sm_90" };
         var hopperVsAmpere = cpu with { Numerics = "cuda-tf32-sm_80" };
