@@ -41,7 +41,7 @@ internal static class DoctorCommand
                 }
             }
             using (var cpu = Backends.Create("cpu", parse.GetValue(threads) is > 0 and var n ? n : null))
-                Console.WriteLine($"cpu backend: OpenBLAS ({CpuBackend.BlasCore} kernels), {cpu.Threads} thread(s)");
+                Console.WriteLine($"cpu backend: OpenBLAS ({CpuBackend.BlasCore} kernels), {cpu.Threads} thread(s); numerics cpu-fp32-{CpuBackend.KernelFamily} (the same bytes for any thread count)");
             Console.WriteLine($"cores: {Environment.ProcessorCount}, .NET {Environment.Version}");
 
             var probe = CudaProbe.Run();
