@@ -38,6 +38,7 @@ internal sealed class InceptionOptions
     /// <summary>Loads the network (exit 1 naming the file/key on bad weights) and returns a features function with a progress bar.</summary>
     public static Func<string, InceptionFeatures> Extractor(string weightsPath, IBackend backend, PreprocessMode mode, int batch)
     {
+        if (Directory.Exists(weightsPath)) PathArguments.InputFile(weightsPath, "--inception");
         if (!File.Exists(weightsPath)) throw new FileNotFoundException($"{weightsPath}: Inception weights not found", weightsPath);
         if (batch <= 0) throw new UsageException("--batch must be positive");
         FidInceptionV3? network = null;
