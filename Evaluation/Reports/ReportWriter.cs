@@ -88,10 +88,22 @@ public static class ReportWriter
         var stage = Path.Combine(parent, $".{Path.GetFileName(outDir)}.tmp-{Guid.NewGuid():N}");
         try
         {
-            Directory.CreateDirectory(parent);
-            Directory.CreateDirectory(stage);
+            bool inside = false;
+            try
+            {
+                Directory.CreateDirectory(parent);
+                Directory.CreateDirectory(stage);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException && Directory.Exists(outDir))
+            {
+                // The folder exists but its parent takes no new entry (read-only, not ours): stage inside it instead.
+                stage = Path.Combine(outDir, $".report.tmp-{Guid.NewGuid():N}");
+                Directory.CreateDirectory(stage);
+                inside = true;
+            }
             var names = WriteFiles(stage, rows, samplesByRun, options, warnings);
-            Publish(stage, outDir, warnings);
+            if (inside) ReplaceFileByFile(stage, outDir);
+            else Publish(stage, outDir, warnings);
             return new ReportOutput(outDir, names.Select(n => Path.Combine(outDir, n)).ToArray(), warnings);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException && e is not (FileNotFoundException or EndOfStreamException))
@@ -103,6 +115,17 @@ public static class ReportWriter
             try { if (Directory.Exists(stage)) Directory.Delete(stage, recursive: true); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         }
+    }
+
+    /// <summary>
+    /// Renames each finished file of <paramref name="stage"/> over its namesake in <paramref name="outDir"/> (each
+    /// rename atomic) and removes earlier report files this report does not have; for a folder that cannot be swapped.
+    /// </summary>
+    private static void ReplaceFileByFile(string stage, string outDir)
+    {
+        var produced = Directory.GetFiles(stage).Select(Path.GetFileName).ToHashSet();
+        foreach (var file in Directory.GetFiles(stage)) File.Move(file, Path.Combine(outDir, Path.GetFileName(file)), overwrite: true);
+        foreach (var name in ReportFileNames.Where(n => !produced.Contains(n))) File.Delete(Path.Combine(outDir, name));
     }
 
     /// <summary>The names of every file a report may consist of (what an earlier report in the same folder left).</summary>
@@ -175,9 +198,19 @@ public static class ReportWriter
         }
         catch (IOException)
         {
-            var produced = Directory.GetFiles(stage).Select(Path.GetFileName).ToHashSet();
-            foreach (var file in Directory.GetFiles(stage)) File.Move(file, Path.Combine(outDir, Path.GetFileName(file)), overwrite: true);
-            foreach (var name in ReportFileNames.Where(n => !produced.Contains(n))) File.Delete(Path.Combine(outDir, name));
+            // A folder that cannot be renamed (a mount point, on another file system than the stage): copy the report
+            // into a stage inside it, then rename file by file.
+            var inner = Path.Combine(outDir, $".report.tmp-{Guid.NewGuid():N}");
+            try
+            {
+                Directory.CreateDirectory(inner);
+                foreach (var file in Directory.GetFiles(stage)) File.Copy(file, Path.Combine(inner, Path.GetFileName(file)));
+                ReplaceFileByFile(inner, outDir);
+            }
+            finally
+            {
+                if (Directory.Exists(inner)) Directory.Delete(inner, recursive: true);
+            }
             return;
         }
         try

@@ -126,6 +126,27 @@ public sealed class OutputSafetyTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(["filler"], Entries(disk.Path));
     }
 
+    [Fact]
+    public void EvaluateJsonOntoAFullDiskExitsThreeNamingItAndLeavesNothing()
+    {
+        string reference, sample;
+        using (var npz = NpzArchive.Open(Fixtures.Path("metrics", "small64.npz")))
+        {
+            reference = NpzFiles.Write(_dir.FullName, "ref.npz", NpzFiles.As("pool", npz["acts_ref"]));
+            sample = NpzFiles.Write(_dir.FullName, "sample.npz", NpzFiles.As("pool", npz["acts_sample"]));
+        }
+        using var disk = FullDisk.TryMount(256);
+        if (disk is null) return;
+        disk.Fill();
+        var json = Path.Combine(disk.Path, "metrics.json");
+        var r = Run("evaluate", "--ref", reference, "--sample", sample, "--json", json);
+        Assert.Equal(3, r.ExitCode);
+        Assert.Contains(json, r.Stderr);
+        Assert.Contains("no space left on device", r.Stderr);
+        Assert.Contains("FID: ", r.Stdout); // the result lines were printed before the file failed
+        Assert.Equal(["filler"], Entries(disk.Path));
+    }
+
     // ---- a folder where a file is expected, and the reverse ----
 
     [Fact]
@@ -137,7 +158,8 @@ public sealed class OutputSafetyTests(ITestOutputHelper output) : IDisposable
         // The inputs named after -o do not exist: the refusal names the folder, so it came before anything was read.
         var sample = Run("sample", "--model", Fixtures.Path("dit", "dit_tiny.json"), "--checkpoint", missing, "--latents", "--num-samples", "2", "-o", folder);
         var features = Run("features", "--images", missing, "--inception", missing, "-o", folder);
-        foreach (var r in new[] { sample, features })
+        var evaluate = Run("evaluate", "--ref", missing, "--sample", missing, "--json", folder);
+        foreach (var r in new[] { sample, features, evaluate })
         {
             Assert.Equal(1, r.ExitCode);
             Assert.Contains($"{folder}: is a directory", r.Stderr);

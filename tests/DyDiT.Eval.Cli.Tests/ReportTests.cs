@@ -181,6 +181,29 @@ public sealed class ReportTests : IDisposable
     }
 
     [Fact]
+    public void AReportIntoAMountPointIsReplacedFileByFileAndAFullDiskLeavesIt()
+    {
+        var runs = Runs();
+        using var disk = FullDisk.TryMount(1024);
+        if (disk is null) return;
+        // The folder is a mount point: it cannot be renamed, so the files are renamed in one by one.
+        Assert.Equal(0, CliProcess.Run(["report", "--runs", .. runs, "-o", disk.Path, "--grid", "3"]).ExitCode);
+        var r = CliProcess.Run(["report", "--runs", runs[0], runs[2], "-o", disk.Path, "--grid", "0"]);
+        Assert.True(r.ExitCode == 0, $"exit {r.ExitCode}: {r.Stderr}");
+        var before = Snapshot(disk.Path);
+        Assert.Equal(new[] { "fid_vs_gmacs.svg", "report.html", "report.md", "results.csv", "results.json", "throughput.svg" }, before.Keys.Order());
+
+        disk.Fill();
+        var full = CliProcess.Run(["report", "--runs", .. runs, "-o", disk.Path, "--grid", "3"]);
+        Assert.True(full.ExitCode == 3, $"exit {full.ExitCode}: {full.Stderr}");
+        Assert.Contains(disk.Path, full.Stderr);
+        var after = Snapshot(disk.Path);
+        after.Remove("filler");
+        Assert.Equal(before.Keys.Order(), after.Keys.Order());
+        foreach (var (name, bytes) in before) Assert.True(bytes.AsSpan().SequenceEqual(after[name]), $"{name} changed");
+    }
+
+    [Fact]
     public void AReportOverAnEarlierOneKeepsOtherFilesAndDropsStaleReportFiles()
     {
         var runs = Runs();
