@@ -36,23 +36,19 @@ public sealed class OutputSafetyTests(ITestOutputHelper output) : IDisposable
 
     // ---- stop signals ----
 
-    [Theory]
-    [InlineData("TERM")]
-    [InlineData("HUP")]
-    [InlineData("INT")]
-    public async Task SampleStopsOnTheSignalWithExit130AndLeavesNoFile(string signal)
+    /// <summary>
+    /// Starts <c>sample</c> (under <c>nohup</c> when asked) into <paramref name="folder"/>, sends SIG<paramref name="signal"/>
+    /// while it streams into its temporary file, and returns its exit code and stderr.
+    /// </summary>
+    private async Task<(int Code, string Stderr)> SignalSample(string folder, string signal, bool nohup, params string[] work)
     {
-        var folder = Directory.CreateDirectory(Out("samples")).FullName;
-        var target = Path.Combine(folder, "samples.npz");
-        var psi = new ProcessStartInfo("dotnet",
+        string[] command =
         [
-            Path.Combine(AppContext.BaseDirectory, "dydit-eval.dll"), "sample", .. Model, "--vae", Fixtures.Path("vae", "vae_tiny"),
-            "--num-samples", "64", "--steps", "1000", "--threads", "1", "-o", target,
-        ])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
+            "dotnet", Path.Combine(AppContext.BaseDirectory, "dydit-eval.dll"), "sample", .. Model, "--threads", "1", .. work,
+            "-o", Path.Combine(folder, "samples.npz"),
+        ];
+        if (nohup) command = ["nohup", .. command];
+        var psi = new ProcessStartInfo(command[0], command[1..]) { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.Environment["NO_COLOR"] = "1";
         using var p = Process.Start(psi)!;
         var stderr = p.StandardError.ReadToEndAsync();
@@ -66,18 +62,39 @@ public sealed class OutputSafetyTests(ITestOutputHelper output) : IDisposable
             Assert.Contains(Entries(folder), e => e.Contains(".tmp-"));
             await Task.Delay(300);
             using (var kill = Process.Start("kill", ["-" + signal, p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!) kill.WaitForExit();
-            Assert.True(p.WaitForExit(TimeSpan.FromSeconds(30)), $"sample did not stop within 30 s of SIG{signal}");
+            Assert.True(p.WaitForExit(TimeSpan.FromSeconds(60)), $"sample did not end within 60 s of SIG{signal}");
         }
         finally
         {
             if (!p.HasExited) p.Kill(entireProcessTree: true);
         }
         string err = await stderr;
+        await stdout;
         output.WriteLine(err);
-        Assert.Equal(130, p.ExitCode);
+        return (p.ExitCode, err);
+    }
+
+    [Theory]
+    [InlineData("TERM")]
+    [InlineData("HUP")]
+    [InlineData("INT")]
+    public async Task SampleStopsOnTheSignalWithExit130AndLeavesNoFile(string signal)
+    {
+        var folder = Directory.CreateDirectory(Out("samples")).FullName;
+        var (code, err) = await SignalSample(folder, signal, nohup: false,
+            "--vae", Fixtures.Path("vae", "vae_tiny"), "--num-samples", "64", "--steps", "1000");
+        Assert.Equal(130, code);
         Assert.Contains("interrupted", err);
         Assert.Empty(Entries(folder)); // neither the temporary file nor a half samples.npz
-        await stdout;
+    }
+
+    [Fact]
+    public async Task UnderNohupSampleIgnoresSighupAndFinishes()
+    {
+        var folder = Directory.CreateDirectory(Out("nohup")).FullName;
+        var (code, err) = await SignalSample(folder, "HUP", nohup: true, "--latents", "--num-samples", "4", "--steps", "200");
+        Assert.True(code == 0, $"exit {code}: {err}");
+        Assert.Equal(["samples.npz"], Entries(folder));
     }
 
     // ---- full disk ----
