@@ -65,7 +65,7 @@ internal static class CommandRunner
         catch (IOException e) when (PathArguments.IsDiskFull(e))
         {
             // A full disk anywhere (.NET's message names the file): the machine's state, not the input's.
-            return Fail($"no space left on device: {e.Message}", ExitCodes.Environment);
+            return Fail($"cannot write: {e.Message}", ExitCodes.Environment);
         }
         catch (OperationCanceledException)
         {
