@@ -58,6 +58,15 @@ internal static class CommandRunner
         {
             return Fail(e.Message, ExitCodes.Environment);
         }
+        catch (OutputWriteException e)
+        {
+            return Fail(e.Message, ExitCodes.Environment);
+        }
+        catch (IOException e) when (PathArguments.IsDiskFull(e))
+        {
+            // A full disk anywhere (.NET's message names the file): the machine's state, not the input's.
+            return Fail($"cannot write: {e.Message}", ExitCodes.Environment);
+        }
         catch (OperationCanceledException)
         {
             return Fail("interrupted", ExitCodes.Interrupted);

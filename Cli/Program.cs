@@ -5,7 +5,7 @@ using DyDiT.Eval.Cli.Commands;
 var root = new RootCommand(
     "dydit-eval: generate class-conditional ImageNet samples with DiT, DyDiT and SparseDiT and score them the way " +
     "ADM's evaluator does (FID, sFID, Inception Score, precision, recall), on one box or a cluster.\n\n" +
-    "Exit codes: 0 ok, 1 bad input, 2 usage, 3 environment (e.g. OpenBLAS missing), 130 interrupted.");
+    "Exit codes: 0 ok, 1 bad input, 2 usage, 3 environment (e.g. OpenBLAS missing, disk full), 130 interrupted.");
 root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(ForwardCommand.Create());
 root.Subcommands.Add(SampleCommand.Create());

@@ -58,6 +58,7 @@ internal static class EvaluateCommand
     private static int Run(string referencePath, string samplePath, string? jsonPath, EvaluationOptions options, int threads, string device, string? precision,
         string? weights, string preprocess, int batch, bool useCache)
     {
+        if (jsonPath != null) PathArguments.OutputFile(jsonPath, "--json");
         using var cpu = DeviceOptions.Create(device, threads, precision, DeviceOptions.FeaturesPrecision);
         Func<string, Evaluation.Inception.InceptionFeatures>? sampleFeatures = null, referenceFeatures = null;
         if (weights != null)
@@ -71,7 +72,12 @@ internal static class EvaluateCommand
         var sample = MetricInput.Load(samplePath, sampleFeatures);
         var report = Compute(reference, sample, options, cpu);
         foreach (var line in Lines(report)) Console.WriteLine(line);
-        if (jsonPath != null) WriteJson(jsonPath, report);
+        if (jsonPath != null)
+            PathArguments.Writing(jsonPath, () =>
+            {
+                WriteJson(jsonPath, report);
+                return 0;
+            });
         return ExitCodes.Ok;
     }
 

@@ -26,14 +26,19 @@ internal static class FeaturesCommand
         inception.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(() =>
         {
+            string imagesPath = parse.GetValue(images)!, outputPath = parse.GetValue(output)!;
+            PathArguments.OutputFile(outputPath, "-o");
+            PathArguments.InputFile(imagesPath, "--images");
             using var cpu = DeviceOptions.Create(parse.GetValue(device)!, parse.GetValue(threads), parse.GetValue(precision), DeviceOptions.FeaturesPrecision);
             var extract = InceptionOptions.Extractor(parse.GetValue(inception.Weights)!, cpu,
                 InceptionOptions.Mode(parse.GetValue(inception.Preprocess)!), parse.GetValue(inception.Batch));
-            string imagesPath = parse.GetValue(images)!;
-            if (!File.Exists(imagesPath)) throw new FileNotFoundException($"{imagesPath}: file not found", imagesPath);
             var features = extract(imagesPath);
-            features.Save(parse.GetValue(output)!);
-            Console.Error.WriteLine($"wrote {features.Count} feature rows to {parse.GetValue(output)}");
+            PathArguments.Writing(outputPath, () =>
+            {
+                features.Save(outputPath);
+                return 0;
+            });
+            Console.Error.WriteLine($"wrote {features.Count} feature rows to {outputPath}");
             return ExitCodes.Ok;
         }));
         return command;

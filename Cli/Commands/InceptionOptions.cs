@@ -1,4 +1,5 @@
 using System.CommandLine;
+using DyDiT.Eval.Engine.Formats;
 using DyDiT.Eval.Engine.Tensors;
 using DyDiT.Eval.Evaluation.Inception;
 
@@ -38,6 +39,7 @@ internal sealed class InceptionOptions
     /// <summary>Loads the network (exit 1 naming the file/key on bad weights) and returns a features function with a progress bar.</summary>
     public static Func<string, InceptionFeatures> Extractor(string weightsPath, IBackend backend, PreprocessMode mode, int batch)
     {
+        if (Directory.Exists(weightsPath)) PathArguments.InputFile(weightsPath, "--inception");
         if (!File.Exists(weightsPath)) throw new FileNotFoundException($"{weightsPath}: Inception weights not found", weightsPath);
         if (batch <= 0) throw new UsageException("--batch must be positive");
         FidInceptionV3? network = null;
@@ -55,28 +57,52 @@ internal sealed class InceptionOptions
 
     /// <summary>
     /// Wraps <paramref name="extract"/> with the reference-feature cache: the features of a reference batch are computed
-    /// once per (reference file, weights file, preprocessing) and read back afterwards.
+    /// once per (reference file, weights file, preprocessing) and read back afterwards. The cache is never fatal: an
+    /// entry that fails its checksum or does not read is recomputed with a warning naming it, and an entry that cannot
+    /// be written (full disk, read-only cache folder) is a warning too.
     /// </summary>
     public static Func<string, InceptionFeatures> Cached(Func<string, InceptionFeatures> extract, string weightsPath, string preprocess, Reference.FeatureCache cache) =>
         imagesPath =>
         {
             Console.Error.WriteLine($"hashing {Path.GetFileName(imagesPath)} and the weights for the reference-feature cache...");
             string key = Reference.FeatureCache.Key(imagesPath, weightsPath, preprocess);
-            if (cache.TryGet(key, out var cached))
+            if (cache.TryGet(key, out var cached, out var rejected))
             {
-                Console.Error.WriteLine($"using cached reference features {cached}");
-                return Load(cached);
+                try
+                {
+                    var loaded = Load(cached);
+                    Console.Error.WriteLine($"using cached reference features {cached}");
+                    return loaded;
+                }
+                catch (Exception e) when (e is TensorFileException or IOException or UnauthorizedAccessException)
+                {
+                    rejected = $"{cached}: does not read as features ({e.Message})";
+                }
             }
+            if (rejected != null) Console.Error.WriteLine($"warning: reference-feature cache entry {rejected}; not used, recomputing it");
             var features = extract(imagesPath);
-            cache.Put(key, features.Save);
+            try
+            {
+                cache.Put(key, features.Save);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"warning: could not store the reference features in the cache {cache.Directory} ({e.Message}); carrying on without");
+            }
             return features;
         };
 
     private static InceptionFeatures Load(string path)
     {
         using var npz = Engine.Formats.Npy.NpzArchive.Open(path);
+        foreach (var name in new[] { "pool", "spatial", "logits" })
+            if (!npz.Contains(name)) throw new TensorFileException(path, $"has no '{name}' array");
         var pool = npz["pool"].ToFloat32();
-        return new InceptionFeatures(pool.Length / FidInceptionV3.PoolFeatures, pool, npz["spatial"].ToFloat32(), npz["logits"].ToFloat32());
+        var features = new InceptionFeatures(pool.Length / FidInceptionV3.PoolFeatures, pool, npz["spatial"].ToFloat32(), npz["logits"].ToFloat32());
+        if (features.Pool.Length != features.Count * FidInceptionV3.PoolFeatures || features.Spatial.Length != features.Count * FidInceptionV3.SpatialFeatures
+            || features.Logits.Length != features.Count * FidInceptionV3.Classes)
+            throw new TensorFileException(path, "pool, spatial and logits do not hold the same number of rows");
+        return features;
     }
 
     private sealed class IntReporter(IProgress<long> inner) : IProgress<int>

@@ -10,6 +10,9 @@ namespace DyDiT.Eval.Cli.Commands;
 /// </summary>
 internal static class ReportCommand
 {
+    /// <summary>The most samples per run --grid takes: a row of 256 cells at 512 px is already 131,000 px wide.</summary>
+    internal const int MaxGrid = 256;
+
     public static Command Create()
     {
         var runs = new Option<string[]>("--runs")
@@ -30,7 +33,7 @@ internal static class ReportCommand
         var grid = new Option<int>("--grid")
         {
             Description = "Samples per run in grid.png: the first K of each samples.npz, one row per run, so a column is one sample index " +
-                          "across models; smaller images are scaled to the largest by nearest neighbour. 0: no grid",
+                          "across models; smaller images are scaled to the largest by nearest neighbour. 0: no grid; at most 256",
             DefaultValueFactory = _ => 8,
         };
         var command = new Command("report",
@@ -46,16 +49,24 @@ internal static class ReportCommand
             var dirs = parse.GetValue(runs) ?? [];
             if (dirs.Length == 0) throw new UsageException("--runs needs at least one run directory");
             int k = parse.GetValue(grid);
-            if (k < 0) throw new UsageException($"--grid is {k}; give the number of samples per run (0 for no grid)");
+            if (k < 0 || k > MaxGrid)
+                throw new UsageException($"--grid is {k}; give the number of samples per run shown in grid.png, 0 (no grid) to {MaxGrid}");
+            string outDir = parse.GetValue(output)!;
+            PathArguments.OutputFolder(outDir, "-o");
             ReportOutput result;
             try
             {
-                result = ReportWriter.Write(dirs, parse.GetValue(output)!, new ReportOptions { GridSamples = k });
+                result = ReportWriter.Write(dirs, outDir, new ReportOptions { GridSamples = k });
             }
             catch (ReportInputException e)
             {
                 Console.Error.WriteLine($"dydit-eval: {e.Message}");
                 return ExitCodes.BadInput;
+            }
+            catch (ReportOutputException e)
+            {
+                Console.Error.WriteLine($"dydit-eval: {e.Message}");
+                return ExitCodes.Environment;
             }
             foreach (var w in result.Warnings) Console.Error.WriteLine("warning: " + w);
             foreach (var f in result.Files) Console.WriteLine("wrote " + f);

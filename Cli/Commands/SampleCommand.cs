@@ -115,7 +115,11 @@ internal static class SampleCommand
 
     private static int Run(Request r)
     {
+        // SIGINT, SIGTERM and SIGHUP all stop the run the same way: exit 130, no temporary file left.
+        using var signals = new StopSignals(hangup: true);
+
         // ---- arguments that can be checked before anything is loaded ----
+        PathArguments.OutputFile(r.Output, "-o");
         DeviceOptions.Resolve(r.Device, r.Precision, DeviceOptions.SamplingPrecision);
         if (r.NumSamples <= 0) throw new UsageException("--num-samples must be positive");
         if (r.BatchSize <= 0) throw new UsageException("--batch-size must be positive");
@@ -129,8 +133,9 @@ internal static class SampleCommand
         if (r.Steps < 2 || r.Steps > 1000) throw new UsageException($"--steps {r.Steps} must be in [2, 1000]");
         if (r.Noise != null && r.RngGiven) throw new UsageException("--noise replays recorded noise; it cannot be combined with --rng");
         if (!r.Latents && r.Vae == null) throw new UsageException("--vae is required to decode images (or pass --latents)");
-        if (r.Noise != null && !File.Exists(r.Noise)) throw new FileNotFoundException($"{r.Noise}: file not found", r.Noise);
-        if (!File.Exists(r.Checkpoint)) throw new FileNotFoundException($"{r.Checkpoint}: file not found", r.Checkpoint);
+        if (r.Noise != null) PathArguments.InputFile(r.Noise, "--noise");
+        PathArguments.InputFile(r.Checkpoint, "--checkpoint");
+        if (Directory.Exists(r.Model)) PathArguments.InputFile(r.Model, "--model");
         if (!DiffusionModels.IsPreset(r.Model) && !File.Exists(r.Model))
             throw new UsageException($"--model '{r.Model}' is neither a sampling preset ({string.Join(", ", SamplingPreset.Names)}), a model preset (DiT-XL/2, …) nor an existing JSON config file");
         long[]? givenLabels = r.Labels is null or "uniform" or "balanced" ? null : ParseLabels(r.Labels, r.NumSamples);
@@ -143,7 +148,9 @@ internal static class SampleCommand
             givenLabels = Enumerable.Range(0, r.NumSamples).Select(k => (r.Start + k) % network.NumClasses).ToArray();
         foreach (long label in givenLabels ?? [])
             if (label >= network.NumClasses) throw new UsageException($"--labels: {label} is outside [0, {network.NumClasses})");
+        signals.Token.ThrowIfCancellationRequested();
         using var decoder = r.Latents ? null : VaeDecoder.Load(r.Vae!, cpu);
+        signals.Token.ThrowIfCancellationRequested();
         if (decoder != null && decoder.Config.LatentChannels != network.InChannels)
             throw new TensorFileException(r.Vae!, $"the VAE decodes {decoder.Config.LatentChannels}-channel latents, the model makes {network.InChannels}");
         var settings = new SamplerSettings(schedule, r.CfgScale, r.Kind, r.Eta, BatchInvariant: r.Noise == null && r.Rng == "per-sample");
@@ -175,14 +182,8 @@ internal static class SampleCommand
         // ---- sampling, streamed into the output ----
         int n = r.NumSamples, batch = Math.Min(r.BatchSize, n), size = network.InputSize, c = network.InChannels;
         int factor = decoder?.Config.UpsampleFactor ?? 1, imageChannels = decoder?.Config.OutChannels ?? 0;
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true;
-            cancel.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
-        try
+        var cancel = signals.Token;
+        return PathArguments.Writing(r.Output, () =>
         {
             using var writer = new NpzWriter(r.Output);
             if (r.Latents) writer.BeginArray("latents", DType.Float32, n, c, size, size);
@@ -195,13 +196,14 @@ internal static class SampleCommand
             {
                 for (int start = 0; start < n; start += batch)
                 {
+                    cancel.ThrowIfCancellationRequested();
                     int count = Math.Min(batch, n - start);
                     int rows = padBatches ? batch : count;
                     var indices = Enumerable.Range(start, rows).Select(i => r.Start + i).ToArray();
                     long[]? batchLabels = givenLabels == null ? null : Enumerable.Range(start, rows).Select(i => givenLabels[i % n]).ToArray();
                     int done = start;
                     var result = sampler.Sample(indices, source, batchLabels,
-                        step => report.Report(done + (long)count * step / schedule.NumTimesteps), cancel.Token);
+                        step => report.Report(done + (long)count * step / schedule.NumTimesteps), cancel);
                     macs += result.MultiplyAccumulates;
                     result.Labels.AsSpan(0, count).CopyTo(allLabels.AsSpan(start));
                     var kept = result.Latents.AsSpan(0, count * sampler.LatentSize);
@@ -217,12 +219,8 @@ internal static class SampleCommand
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"wrote {n} {(r.Latents ? "latents" : $"{size * factor}x{size * factor} images")} to {r.Output} in {seconds:F1} s " +
                 $"({n / Math.Max(seconds, 1e-9):F2} samples/s); network: {macs / 1e9 / n:F2} GMAC per sample"));
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
-        return ExitCodes.Ok;
+            return ExitCodes.Ok;
+        });
     }
 
     private static IDiffusionModel LoadModel(Request r, IBackend cpu)
@@ -243,6 +241,7 @@ internal static class SampleCommand
 
     private static long[] ParseLabels(string text, int count)
     {
+        if (Directory.Exists(text)) PathArguments.InputFile(text, "--labels");
         if (File.Exists(text)) return LabelFile.Read(text, count);
         var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         var labels = new long[parts.Length];

@@ -130,13 +130,47 @@ public sealed record RunSpec
 
     private static JsonDocument ParseFile(string full)
     {
+        JsonDocument doc;
         try
         {
-            return JsonDocument.Parse(File.ReadAllText(full), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            doc = JsonDocument.Parse(File.ReadAllText(full), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
         }
         catch (JsonException e)
         {
             throw new TensorFileException(full, $"not valid JSON ({e.Message})", e);
+        }
+        try
+        {
+            RejectDuplicateKeys(doc.RootElement, full, "");
+            return doc;
+        }
+        catch
+        {
+            doc.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A key given twice in one object is refused naming it (JSON readers disagree on which one wins, so the spec
+    /// would not say what runs); <paramref name="where"/> is the path of <paramref name="element"/> in the file.
+    /// </summary>
+    private static void RejectDuplicateKeys(JsonElement element, string file, string where)
+    {
+        if (element.ValueKind == JsonValueKind.Object)
+        {
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var p in element.EnumerateObject())
+            {
+                string key = where.Length == 0 ? p.Name : $"{where}.{p.Name}";
+                if (!seen.Add(p.Name)) throw new TensorFileException(file, $"key '{key}' is given twice; keep one");
+                RejectDuplicateKeys(p.Value, file, key);
+            }
+        }
+        else if (element.ValueKind == JsonValueKind.Array)
+        {
+            int i = 0;
+            foreach (var item in element.EnumerateArray()) RejectDuplicateKeys(item, file, $"{where}[{i++}]");
         }
     }
 

@@ -16,3 +16,24 @@ public sealed class ReportInputException : Exception
     /// <summary>The file at fault.</summary>
     public string FilePath { get; }
 }
+
+/// <summary>
+/// The report could not be written (full disk, read-only or vanished file system, no permission): the message names the
+/// report folder and the reason; the folder holds the previous report or nothing, and no temporary folder is left
+/// (exit code 3, environment).
+/// </summary>
+public sealed class ReportOutputException : Exception
+{
+    public ReportOutputException(string path, Exception inner)
+        : base($"{path}: cannot write the report: {Reason(inner)}; the folder was left as it was", inner)
+    {
+        FolderPath = path;
+    }
+
+    /// <summary>The report folder.</summary>
+    public string FolderPath { get; }
+
+    private static string Reason(Exception e) =>
+        e is IOException io && (io.HResult is 28 or 122 || io.Message.Contains("No space left on device", StringComparison.OrdinalIgnoreCase))
+            ? "no space left on device" : e.Message;
+}

@@ -24,7 +24,8 @@ public sealed record ReportOutput(string Directory, IReadOnlyList<string> Files,
 /// it), and writes <c>results.csv</c>, <c>results.json</c>, <c>report.md</c>, <c>report.html</c>, the plots
 /// (<c>fid_vs_gmacs.svg</c>, <c>throughput.svg</c>, <c>dydit_activity.svg</c> when a run recorded per-step activity)
 /// and <c>grid.png</c>. Every input is checked before anything is written, so a bad run directory leaves no partial
-/// report; each file is written under a temporary name and renamed into place.
+/// report; the files are written into a temporary folder next to the output folder, which is renamed into place when
+/// complete, so a failure (a full disk) leaves the previous report or nothing, and no temporary folder.
 /// </summary>
 public static class ReportWriter
 {
@@ -37,7 +38,8 @@ public static class ReportWriter
     /// Writes the report on <paramref name="runDirectories"/> (in that order: table rows, grid rows) into
     /// <paramref name="outputDirectory"/>, creating it. Throws <see cref="ReportInputException"/> naming the file when a
     /// run directory lacks its summary or samples or the summary is invalid, and
-    /// <see cref="Engine.Formats.TensorFileException"/> when a <c>samples.npz</c> is damaged or not an ADM batch.
+    /// <see cref="Engine.Formats.TensorFileException"/> when a <c>samples.npz</c> is damaged or not an ADM batch, and
+    /// <see cref="ReportOutputException"/> naming the output folder when the report cannot be written.
     /// </summary>
     public static ReportOutput Write(IReadOnlyList<string> runDirectories, string outputDirectory, ReportOptions? options = null)
     {
@@ -78,15 +80,66 @@ public static class ReportWriter
         if (rows.Any(r => r.Summary.Net != "dit") && !rows.Any(r => r.Summary.Net == "dit"))
             warnings.Add("no DiT run among the reported runs: gmacs_vs_dit is empty");
 
-        // Then write.
-        var outDir = Path.GetFullPath(outputDirectory);
-        Directory.CreateDirectory(outDir);
+        // Then write: into a fresh folder next to the output, renamed into place when complete, so a failure leaves the
+        // previous report (or nothing) and never half a report.
+        var outDir = Path.TrimEndingDirectorySeparator(Path.GetFullPath(outputDirectory));
+        if (File.Exists(outDir)) throw new ReportInputException(outDir, "is a file; the report is written into a folder (give a folder path)");
+        var parent = Path.GetDirectoryName(outDir) ?? throw new ReportInputException(outDir, "cannot hold a report (give a folder below it)");
+        var stage = Path.Combine(parent, $".{Path.GetFileName(outDir)}.tmp-{Guid.NewGuid():N}");
+        try
+        {
+            bool inside = false;
+            try
+            {
+                Directory.CreateDirectory(parent);
+                Directory.CreateDirectory(stage);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException && Directory.Exists(outDir))
+            {
+                // The folder exists but its parent takes no new entry (read-only, not ours): stage inside it instead.
+                stage = Path.Combine(outDir, $".report.tmp-{Guid.NewGuid():N}");
+                Directory.CreateDirectory(stage);
+                inside = true;
+            }
+            var names = WriteFiles(stage, rows, samplesByRun, options, warnings);
+            if (inside) ReplaceFileByFile(stage, outDir);
+            else Publish(stage, outDir, warnings);
+            return new ReportOutput(outDir, names.Select(n => Path.Combine(outDir, n)).ToArray(), warnings);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException && e is not (FileNotFoundException or EndOfStreamException))
+        {
+            throw new ReportOutputException(outDir, e);
+        }
+        finally
+        {
+            try { if (Directory.Exists(stage)) Directory.Delete(stage, recursive: true); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
+    }
+
+    /// <summary>
+    /// Renames each finished file of <paramref name="stage"/> over its namesake in <paramref name="outDir"/> (each
+    /// rename atomic) and removes earlier report files this report does not have; for a folder that cannot be swapped.
+    /// </summary>
+    private static void ReplaceFileByFile(string stage, string outDir)
+    {
+        var produced = Directory.GetFiles(stage).Select(Path.GetFileName).ToHashSet();
+        foreach (var file in Directory.GetFiles(stage)) File.Move(file, Path.Combine(outDir, Path.GetFileName(file)), overwrite: true);
+        foreach (var name in ReportFileNames.Where(n => !produced.Contains(n))) File.Delete(Path.Combine(outDir, name));
+    }
+
+    /// <summary>The names of every file a report may consist of (what an earlier report in the same folder left).</summary>
+    private static readonly string[] ReportFileNames =
+        [CsvFile, JsonFile, MarkdownFile, HtmlFile, GridFile, ReportPlots.FidVsGmacsFile, ReportPlots.ThroughputFile, ReportPlots.ActivityFile];
+
+    /// <summary>Writes the report's files into <paramref name="dir"/>; returns their names in writing order.</summary>
+    private static List<string> WriteFiles(string dir, IReadOnlyList<RunResult> rows, List<SampleGrid.Samples> samplesByRun, ReportOptions options, List<string> warnings)
+    {
         var files = new List<string>();
         string Out(string name)
         {
-            var p = Path.Combine(outDir, name);
-            files.Add(p);
-            return p;
+            files.Add(name);
+            return Path.Combine(dir, name);
         }
 
         ResultTable.WriteCsv(Out(CsvFile), rows);
@@ -98,7 +151,6 @@ public static class ReportWriter
         plots.Add((ReportPlots.FidVsGmacsFile, "FID against GMACs per forward", ReportPlots.FidVsGmacs(rows, standalone: false)));
         ReportFiles.WriteText(Out(ReportPlots.ThroughputFile), ReportPlots.Throughput(rows, standalone: true));
         plots.Add((ReportPlots.ThroughputFile, "Images per second", ReportPlots.Throughput(rows, standalone: false)));
-        var stale = Path.Combine(outDir, ReportPlots.ActivityFile);
         if (ReportPlots.HasActivity(rows))
         {
             ReportFiles.WriteText(Out(ReportPlots.ActivityFile), ReportPlots.Activity(rows, standalone: true));
@@ -106,7 +158,6 @@ public static class ReportWriter
         }
         else
         {
-            File.Delete(stale); // an earlier report into the same folder must not leave a plot of other runs behind
             notes.Add($"No run recorded per-step activity (step_activity: DyDiT runs do), so there is no {ReportPlots.ActivityFile}.");
         }
 
@@ -119,15 +170,73 @@ public static class ReportWriter
             grid = new ReportDocument.Grid(GridFile, png, options.GridSamples, image.CellWidth, image.CellHeight,
                 rows.Select((r, i) => (r.Run, samplesByRun[i].Count, samplesByRun[i].Height, samplesByRun[i].Width)).ToArray());
         }
-        else
-        {
-            File.Delete(Path.Combine(outDir, GridFile));
-        }
 
         var document = new ReportDocument(rows, plots, notes, grid, warnings);
         ReportFiles.WriteText(Out(MarkdownFile), document.Markdown());
         ReportFiles.WriteText(Out(HtmlFile), document.Html());
-        return new ReportOutput(outDir, files, warnings);
+        return files;
+    }
+
+    /// <summary>
+    /// Puts the finished report folder <paramref name="stage"/> in place of <paramref name="outDir"/>: a rename when
+    /// there is no folder yet; otherwise the old folder is renamed aside, the new one renamed in (the old one back if
+    /// that fails), and files of the old folder that are not report files (the user's) are moved into the new one. A
+    /// folder that cannot be renamed (a mount point) gets the files renamed in one by one and earlier report files
+    /// this report does not have removed.
+    /// </summary>
+    private static void Publish(string stage, string outDir, List<string> warnings)
+    {
+        if (!Directory.Exists(outDir))
+        {
+            Directory.Move(stage, outDir);
+            return;
+        }
+        var aside = Path.Combine(Path.GetDirectoryName(outDir)!, $".{Path.GetFileName(outDir)}.old-{Guid.NewGuid():N}");
+        try
+        {
+            Directory.Move(outDir, aside);
+        }
+        catch (IOException)
+        {
+            // A folder that cannot be renamed (a mount point, on another file system than the stage): copy the report
+            // into a stage inside it, then rename file by file.
+            var inner = Path.Combine(outDir, $".report.tmp-{Guid.NewGuid():N}");
+            try
+            {
+                Directory.CreateDirectory(inner);
+                foreach (var file in Directory.GetFiles(stage)) File.Copy(file, Path.Combine(inner, Path.GetFileName(file)));
+                ReplaceFileByFile(inner, outDir);
+            }
+            finally
+            {
+                if (Directory.Exists(inner)) Directory.Delete(inner, recursive: true);
+            }
+            return;
+        }
+        try
+        {
+            Directory.Move(stage, outDir);
+        }
+        catch
+        {
+            Directory.Move(aside, outDir);
+            throw;
+        }
+        try
+        {
+            foreach (var entry in new DirectoryInfo(aside).EnumerateFileSystemInfos())
+            {
+                if (ReportFileNames.Contains(entry.Name)) continue;
+                var target = Path.Combine(outDir, entry.Name);
+                if (entry is DirectoryInfo d) d.MoveTo(target);
+                else ((FileInfo)entry).MoveTo(target);
+            }
+            Directory.Delete(aside, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            warnings.Add($"the report is complete, but files of the earlier {outDir} could not all be moved back: they are in {aside} ({e.Message})");
+        }
     }
 
     /// <summary>A run directory's <c>metrics.json</c> (null when there is none); unreadable ones are bad input naming the file.</summary>

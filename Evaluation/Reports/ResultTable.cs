@@ -7,7 +7,8 @@ namespace DyDiT.Eval.Evaluation.Reports;
 /// <summary>
 /// The machine-readable comparison: <c>results.csv</c> and <c>results.json</c>, one row/object per run with the same
 /// fields in the same order (<see cref="Columns"/>). Numbers are written invariantly and round-trip (a double reads
-/// back bit for bit); a missing value is an empty CSV cell and a JSON null.
+/// back bit for bit); a missing value is an empty CSV cell and a JSON null. A CSV text cell that a spreadsheet would
+/// take for a formula is neutralised with a leading single quote (<see cref="NeutraliseFormula"/>); JSON keeps the text.
 /// </summary>
 internal static class ResultTable
 {
@@ -53,7 +54,7 @@ internal static class ResultTable
                 switch (c.Value(row))
                 {
                     case null: csv.WriteField((string?)null); break; // an empty cell
-                    case string s: csv.WriteField(s); break;
+                    case string s: csv.WriteField(NeutraliseFormula(s)); break;
                     case bool b: csv.WriteField(b ? "true" : "false"); break; // as in results.json
                     case int i: csv.WriteField(i, default); break;
                     case long l: csv.WriteField(l, default); break;
@@ -65,6 +66,14 @@ internal static class ResultTable
         }
         csv.Flush();
     });
+
+    /// <summary>
+    /// A text cell a spreadsheet would run as a formula (starting with =, +, -, @, a tab or a carriage return) gets a
+    /// leading single quote, the OWASP rule against CSV injection: run names, paths and labels come from spec files.
+    /// Only text cells: numbers are written as numbers, negative ones included.
+    /// </summary>
+    internal static string NeutraliseFormula(string text) =>
+        text.Length > 0 && text[0] is '=' or '+' or '-' or '@' or '\t' or '\r' ? "'" + text : text;
 
     public static void WriteJson(string path, IReadOnlyList<RunResult> rows) => ReportFiles.Write(path, stream =>
     {

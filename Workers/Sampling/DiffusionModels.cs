@@ -91,7 +91,8 @@ public static class DiffusionModels
             throw new ArgumentException($"model '{spec}' is neither a preset ({string.Join(", ", DitConfig.PresetNames)}) nor an existing JSON config file");
         try
         {
-            return JsonDocument.Parse(File.ReadAllText(spec));
+            // A key given twice is refused (readers disagree on which one wins): "Duplicate property 'depth' …".
+            return JsonDocument.Parse(File.ReadAllText(spec), new JsonDocumentOptions { AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {

@@ -32,7 +32,8 @@ public sealed class FullDisk : IDisposable
     /// <summary>Fills the file system to its last byte, so the next write of any size fails.</summary>
     public void Fill()
     {
-        using var f = new FileStream(System.IO.Path.Combine(Path, "filler"), FileMode.Create);
+        // Unbuffered: a buffered stream would try to flush its rest on Dispose and throw the very ENOSPC it provoked.
+        using var f = new FileStream(System.IO.Path.Combine(Path, "filler"), FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0);
         var block = new byte[4096];
         try { while (true) f.Write(block); }
         catch (IOException) { }

@@ -214,6 +214,45 @@ public sealed class FeaturesTests : IDisposable
     }
 
     [Fact]
+    public void ADamagedReferenceFeatureCacheEntryIsRecomputedWithAWarningNeverUsed()
+    {
+        // Reference images go through the network (and the cache); the sample side is a features file, to keep it quick.
+        string reference, sample;
+        using (var io = Io())
+        {
+            reference = Write("ref_images.npz", As("arr_0", io["images_299"]));
+            sample = Write("sample_features.npz", As("pool", io["adm256_pool"]), As("spatial", io["adm256_spatial"]), As("logits", io["adm256_logits_unbiased"]));
+        }
+        var cache = Path.Combine(_dir.FullName, "cache");
+        (JsonElement Metrics, string Stderr) Evaluate()
+        {
+            var json = Path.Combine(_dir.FullName, $"m-{Guid.NewGuid():N}.json");
+            var r = CliProcess.RunWith([("DYDIT_CACHE", cache)], "evaluate", "--ref", reference, "--sample", sample, "--inception", _weights, "--json", json);
+            Assert.True(r.ExitCode == 0, $"exit {r.ExitCode}: {r.Stderr}");
+            return (JsonDocument.Parse(File.ReadAllText(json)).RootElement.Clone(), r.Stderr);
+        }
+        string[] keys = ["fid", "sfid", "precision", "recall"];
+        var (clean, _) = Evaluate();
+        var entry = Assert.Single(Directory.GetFiles(Path.Combine(cache, "features"), "*.npz"));
+
+        // A flipped bit deep in the pool array: still a valid npz, which only the checksum can tell from the real one.
+        var bytes = File.ReadAllBytes(entry);
+        bytes[bytes.Length / 3] ^= 0x40;
+        File.WriteAllBytes(entry, bytes);
+        var (again, err) = Evaluate();
+        Assert.Contains($"warning: reference-feature cache entry {entry}: ", err);
+        Assert.DoesNotContain("using cached reference features", err);
+        foreach (var key in keys) Assert.Equal(clean.GetProperty(key).GetDouble(), again.GetProperty(key).GetDouble());
+
+        // The recomputed entry replaced the damaged one and is used again; a truncated one is caught the same way
+        // (both kinds, and garbage, in FeatureCacheTests).
+        var (last, lastErr) = Evaluate();
+        Assert.Contains($"using cached reference features {entry}", lastErr);
+        Assert.DoesNotContain("warning: reference-feature cache", lastErr);
+        foreach (var key in keys) Assert.Equal(clean.GetProperty(key).GetDouble(), last.GetProperty(key).GetDouble());
+    }
+
+    [Fact]
     public void EvaluateOnImagesWithoutInceptionSaysWhatIsNeeded()
     {
         string sample;

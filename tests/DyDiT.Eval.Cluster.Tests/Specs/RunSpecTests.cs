@@ -56,6 +56,23 @@ public sealed class RunSpecTests : IDisposable
         Assert.Contains(expected, e.Message);
     }
 
+    [Theory]
+    [InlineData(", \"seed\": 1, \"seed\": 2", "key 'seed' is given twice")]
+    [InlineData(", \"name\": \"tiny\"", "key 'name' is given twice")]
+    [InlineData(", \"description\": {\"a\": 1, \"a\": 1}", "key 'description.a' is given twice")]
+    public void KeysGivenTwiceAreRefusedNamingFileAndKey(string extra, string expected)
+    {
+        var path = Spec(extra);
+        foreach (var load in new Action[] { () => RunSpec.Load(path), () => RunSpec.LoadAll(path) })
+        {
+            var e = Assert.Throws<TensorFileException>(load);
+            Assert.Contains(path, e.Message);
+            Assert.Contains(expected, e.Message);
+        }
+        var several = Write("several.json", """{"defaults": {"seed": 1, "seed": 2}, "runs": [{"name": "a"}]}""");
+        Assert.Contains("key 'defaults.seed' is given twice", Assert.Throws<TensorFileException>(() => RunSpec.LoadAll(several)).Message);
+    }
+
     [Fact]
     public void MissingCheckpointNamesIt()
     {

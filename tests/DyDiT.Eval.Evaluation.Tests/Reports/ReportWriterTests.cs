@@ -335,6 +335,34 @@ public sealed partial class ReportWriterTests : IDisposable
         Assert.False(Directory.Exists(Out));
     }
 
+    [Theory]
+    [InlineData("=1+2", "'=1+2")]
+    [InlineData("+1", "'+1")]
+    [InlineData("-x", "'-x")]
+    [InlineData("@SUM(A1)", "'@SUM(A1)")]
+    [InlineData("\tx", "'\tx")]
+    [InlineData("\rx", "'\rx")]
+    [InlineData("DiT-XL/2", "DiT-XL/2")]
+    [InlineData("/models/a=b.pt", "/models/a=b.pt")]
+    [InlineData("", "")]
+    public void FormulaLikeTextGetsALeadingQuote(string text, string written) =>
+        Assert.Equal(written, ResultTable.NeutraliseFormula(text));
+
+    [Fact]
+    public void AnOutputThatCannotBeWrittenIsAReportOutputExceptionNamingItAndLeavesNothing()
+    {
+        var (dirs, _, _, _) = ThreeRuns();
+        // The output's parent is a file: no folder can be made there (a full disk is tested through the CLI).
+        var notAFolder = Path.Combine(_dir.FullName, "plain-file");
+        File.WriteAllText(notAFolder, "x");
+        var output = Path.Combine(notAFolder, "report");
+        var e = Assert.Throws<ReportOutputException>(() => ReportWriter.Write(dirs, output));
+        Assert.Equal(output, e.FolderPath);
+        Assert.StartsWith(output + ": cannot write the report", e.Message);
+        Assert.Equal("x", File.ReadAllText(notAFolder));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(_dir.FullName, ".*"));
+    }
+
     [Fact]
     public void MismatchedCountsAreWarnedAbout()
     {
