@@ -307,6 +307,7 @@ public sealed class TorchCheckpoint : IDisposable
         if (value is TorchTensor t)
         {
             var named = t.WithName(prefix);
+            named.CheckLogicalSize(path);
             found.Add(named);
             return named;
         }
