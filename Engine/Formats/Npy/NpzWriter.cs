@@ -94,8 +94,20 @@ public sealed class NpzWriter : IDisposable, IAsyncDisposable
 
     public void Dispose()
     {
-        _file.Dispose();
-        if (!_completed) File.Delete(_tempPath);
+        if (_completed) return;
+        try
+        {
+            _file.Dispose();
+        }
+        catch (IOException)
+        {
+            // Flushing an abandoned archive failed (a full disk, the very failure being unwound): it is deleted anyway,
+            // and the exception that abandoned it is the one to report.
+        }
+        finally
+        {
+            File.Delete(_tempPath);
+        }
     }
 
     public ValueTask DisposeAsync()
