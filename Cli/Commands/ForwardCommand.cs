@@ -211,8 +211,9 @@ internal static class ForwardCommand
         {
             if (!npz.Contains("z")) throw new TensorFileException(inputPath, $"has no array 'z'; it holds: {string.Join(", ", npz.Arrays.Select(a => a.Name))}");
             var zArray = npz["z"];
-            if (zArray.Shape.Count != 4 || zArray.Shape[1] != vae.Config.LatentChannels)
-                throw new TensorFileException(inputPath, $"array 'z' must be [N,{vae.Config.LatentChannels},h,w], found {zArray.DType.NumpyName()} [{string.Join(",", zArray.Shape)}]");
+            if (zArray.Shape.Count != 4 || zArray.Shape[1] != vae.Config.LatentChannels || zArray.Shape[0] < 1
+                || zArray.DType is not (DType.Float32 or DType.Float16 or DType.BFloat16 or DType.Float64))
+                throw new TensorFileException(inputPath, $"array 'z' must be float32 [N,{vae.Config.LatentChannels},h,w] with N >= 1, found {zArray.DType.NumpyName()} [{string.Join(",", zArray.Shape)}]");
             z = zArray.ToFloat32();
             shape = zArray.Shape.Select(d => checked((int)d)).ToArray();
         }

@@ -113,6 +113,40 @@ public sealed class BadInputCorpusTests : IDisposable
 
     private static byte[] GoodNpz() => Zip(false, ("arr_0.npy", F32Npy("(2, 3)", 6)), ("labels.npy", Npy("{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", new byte[16])));
 
+    /// <summary>
+    /// A zip whose central directory lists the one member of <paramref name="single"/> once per name in
+    /// <paramref name="names"/> (each name as long as the original): every entry points at the same bytes.
+    /// </summary>
+    private static byte[] SharedMemberZip(byte[] single, params string[] names)
+    {
+        int cd = CentralDirectory(single), eocd = Eocd(single);
+        var entry = single[cd..eocd];
+        var result = new List<byte>(single[..cd]);
+        foreach (var name in names)
+        {
+            var e = (byte[])entry.Clone();
+            Encoding.ASCII.GetBytes(name).CopyTo(e, 46);
+            result.AddRange(e);
+        }
+        var end = single[eocd..];
+        BinaryPrimitives.WriteUInt16LittleEndian(end.AsSpan(8), (ushort)names.Length);
+        BinaryPrimitives.WriteUInt16LittleEndian(end.AsSpan(10), (ushort)names.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(end.AsSpan(12), (uint)(entry.Length * names.Length));
+        BinaryPrimitives.WriteUInt32LittleEndian(end.AsSpan(16), (uint)cd);
+        result.AddRange(end);
+        return [.. result];
+    }
+
+    /// <summary>{'w': [t, t, t, …]}: one zero-stride tensor of 2^24 elements (the most a repeated view may have) referenced <paramref name="count"/> times through the memo.</summary>
+    private static byte[] RepeatedTensorCheckpoint(int count)
+    {
+        var p = new PickleBuilder().Proto(2).EmptyDict().Str("w").Op((byte)']');
+        Tensor(p, "0", 4, 0, [4096, 4096], [0, 0]).Op((byte)'q').Raw(0).Op((byte)'a');
+        for (int i = 1; i < count; i++) p.Op((byte)'h').Raw(0).Op((byte)'a');
+        var pkl = p.Op((byte)'s').Stop().ToArray();
+        return CheckpointFiles.Zip(("archive/data.pkl", pkl), ("archive/data/0", new byte[16]), ("archive/version", "3\n"u8.ToArray()));
+    }
+
     private static int Eocd(byte[] zip) => zip.Length - 22; // no comment in what ZipArchive writes
 
     private static int CentralDirectory(byte[] zip) => (int)BinaryPrimitives.ReadUInt32LittleEndian(zip.AsSpan(Eocd(zip) + 16));
@@ -219,6 +253,10 @@ public sealed class BadInputCorpusTests : IDisposable
             z[CentralDirectory(z) + 8] |= 1;
         })), Inspect, 1, "arr_0"),
 
+        ["npz_members_overlap"] = new((d, _) => Write(d, "overlap.npz", SharedMemberZip(Zip(false, ("arr_0.npy", F32Npy("(1000,)", 1000))),
+            [.. Enumerable.Range(0, 500).Select(i => $"a{i:d3}0.npy")])), Inspect, 1, "overlap"),
+        ["npz_duplicate_member_name"] = new((d, _) => Write(d, "dupname.npz", SharedMemberZip(Zip(false, ("arr_0.npy", F32Npy("(4,)", 4))), "arr_0.npy", "arr_0.npy")), Inspect, 1, "arr_0"),
+
         // ---- npz: the .npy members ----
         ["npz_wrong_npy_magic"] = new((d, _) => Write(d, "magic.npz", Zip(false, ("arr_0.npy", Npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", new byte[8], magic: "\x93NUMPX"u8.ToArray())))),
             Inspect, 1, "arr_0"),
@@ -302,6 +340,24 @@ public sealed class BadInputCorpusTests : IDisposable
         ["pt_pickle_memo_get_unknown"] = new((d, _) => Write(d, "memo.pt", ZipCheckpoint(new PickleBuilder().Proto(2).Op((byte)'h').Raw(7).Stop().ToArray())), Inspect, 1),
         ["pt_legacy_truncated"] = new((d, _) => { var b = File.ReadAllBytes(Fixtures.Path("checkpoints", "checkpoint_legacy.pt")); return Write(d, "legacy_trunc.pt", b[..(b.Length / 2)]); }, Sample, 1),
         ["pt_legacy_bad_magic"] = new((d, _) => Write(d, "legacy_magic.pt", [.. Patch(CheckpointFiles.LegacyPrefix(), b => b[5] ^= 1), .. new PickleBuilder().Proto(2).EmptyDict().Stop().ToArray()]), Inspect, 1, "magic"),
+        ["pt_one_tensor_referenced_many_times"] = new((d, _) => Write(d, "repeated.pt", RepeatedTensorCheckpoint(400)), InspectJson, 1, "'w/4'"),
+        ["pt_pickle_string_length_past_end"] = new((d, _) => Write(d, "strlen.pt", ZipCheckpoint(new PickleBuilder().Proto(2).Op((byte)'X').Raw(0xf0, 0xff, 0xff, 0x7f).Raw("abc"u8.ToArray()).Stop().ToArray())), Inspect, 1),
+        ["pt_pickle_huge_memo_index"] = new((d, _) => Write(d, "memoget.pt", ZipCheckpoint(new PickleBuilder().Proto(2).EmptyDict().Op((byte)'r').Raw(0xff, 0xff, 0xff, 0x7f)
+            .Op((byte)'j').Raw(0xfe, 0xff, 0xff, 0x7f).Stop().ToArray())), Inspect, 1),
+        ["pt_pickle_deep_nesting"] = new((d, _) =>
+        {
+            var p = new PickleBuilder().Proto(2).EmptyDict().Str("w");
+            for (int i = 0; i < 20000; i++) p.Op((byte)']');
+            for (int i = 1; i < 20000; i++) p.Op((byte)'a');
+            return Write(d, "deep.pt", ZipCheckpoint(p.Op((byte)'s').Stop().ToArray()));
+        }, Inspect, 1, "nested"),
+        ["pt_zip_storage_key_traversal"] = new((d, _) => Write(d, "traversal.pt", CheckpointFiles.Zip(
+            ("archive/data.pkl", Tensor(new PickleBuilder().Proto(2).EmptyDict().Str("w"), "../../../etc/passwd", 4, 0, [4], [1]).Op((byte)'s').Stop().ToArray()),
+            ("archive/version", "3\n"u8.ToArray()))), Inspect, 1, "storage key"),
+        ["pt_zip_unknown_storage_type"] = new((d, _) => Write(d, "complex.pt", CheckpointFiles.Zip(
+            ("archive/data.pkl", Tensor(new PickleBuilder().Proto(2).EmptyDict().Str("w"), "0", 4, 0, [4], [1], "ComplexFloatStorage").Op((byte)'s').Stop().ToArray()),
+            ("archive/data/0", new byte[32]), ("archive/version", "3\n"u8.ToArray()))), Inspect, 1, "ComplexFloatStorage"),
+        ["pt_zip_negative_storage_size"] = new((d, _) => Write(d, "negnumel.pt", ViewCheckpoint("w", -1, 0, [1], [1], storageBytes: 4)), Inspect, 1, "storage '0'"),
         ["pt_key_with_control_characters"] = new((d, _) => Write(d, "ansi.pt", ViewCheckpoint($"evil{Esc}[2Jkey", 4, 0, [100_000, 100_000], [0, 0])), Inspect, 1, "evil\\u001b[2Jkey"),
         ["pt_state_dict_lacks_keys"] = new((d, _) => Write(d, "lacking.pt", ViewCheckpoint($"odd{Esc}]0;title\u0007key", 4, 0, [4], [1])), ForwardCheckpoint, 1, "x_embedder"),
 
@@ -315,6 +371,13 @@ public sealed class BadInputCorpusTests : IDisposable
         ["st_offsets_past_data"] = new((d, _) => Write(d, "past.safetensors", Safetensors("{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8)), ForwardVae, 1, "'w'"),
         ["st_header_not_json"] = new((d, _) => Write(d, "notjson.safetensors", Safetensors("{\"w\": [unterminated", 0)), Inspect, 1),
         ["st_control_characters_in_key"] = new((d, _) => Write(d, "ansi.safetensors", Safetensors("{\"evil\\u001b[2Jkey\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,4]}}", 4)), Inspect, 1, "evil\\u001b[2Jkey"),
+
+        ["st_duplicate_key"] = new((d, _) => Write(d, "dup.safetensors", Safetensors(
+            "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8)), Inspect, 1, "'w'"),
+        ["st_deeply_nested_header"] = new((d, _) => Write(d, "deep.safetensors", Safetensors(new string('[', 5000) + new string(']', 5000), 0)), Inspect, 1),
+        ["st_metadata_not_strings"] = new((d, _) => Write(d, "meta.safetensors", Safetensors("{\"__metadata__\":{\"format\":7}}", 0)), Inspect, 1, "format"),
+        ["forward_vae_latents_wrong_dtype"] = new((d, _) => NpzFiles.Write(d, "zint.npz", ("z", DType.Int64, [1L, 4, 4, 4], new byte[64 * 8])),
+            (f, o) => ["forward", "--net", "vae", "--checkpoint", Fixtures.Path("vae", "vae_tiny"), "--inputs", f, "-o", Path.Combine(o, "o.npz")], 1, "'z'", "int64"),
 
         // ---- run specs ----
         ["spec_not_json"] = new((d, _) => WriteText(d, "notjson.json", "{\"name\": \"x\", "), Run, 1),
