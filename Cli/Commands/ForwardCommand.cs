@@ -85,6 +85,7 @@ internal static class ForwardCommand
     private static void Transformer(IBackend cpu, string net, string checkpoint, string configName, string inputPath, string outputPath)
     {
         RequireFile(checkpoint, "--checkpoint");
+        if (Directory.Exists(configName)) throw new TensorFileException(configName, "is a directory; --config needs a preset name or a JSON file");
         string? json = File.Exists(configName) ? File.ReadAllText(configName) : null;
         var inputs = ReadTransformerInputs(inputPath, ParseLatentConfig(net, configName, json));
         IDisposable model;

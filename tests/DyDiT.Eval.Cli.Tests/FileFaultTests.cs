@@ -137,6 +137,11 @@ public sealed class FileFaultTests : IDisposable
         Assert.Equal(1, r.ExitCode);
         Assert.Contains(folder, r.Stderr);
         Assert.Contains("is a directory", r.Stderr);
+
+        r = CliProcess.Run("forward", "--net", "dit", "--config", folder, "--checkpoint", Fixtures.Path("dit", "dit_tiny.pt"), "--inputs", inputs, "-o", output);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains(folder, r.Stderr);
+        Assert.Contains("is a directory", r.Stderr);
         Assert.False(File.Exists(output));
     }
 
