@@ -71,6 +71,12 @@ internal static class CommandRunner
         {
             return Fail("interrupted", ExitCodes.Interrupted);
         }
+        catch (IOException e) when (e is not EndOfStreamException)
+        {
+            // Not a file fault (readers raise TensorFileException for those): the machine failed a read or a write
+            // (disk full, read-only folder, I/O error). .NET's message names the path.
+            return Fail(e.Message, ExitCodes.Environment);
+        }
         catch (Exception e) when (Environment.GetEnvironmentVariable("DYDIT_DEBUG") != "1")
         {
             // A bug on our side: one line, and how to get the details.
@@ -80,7 +86,8 @@ internal static class CommandRunner
 
     private static int Fail(string message, int code)
     {
-        Console.Error.WriteLine($"dydit-eval: {message}");
+        // Messages quote names read from files; a crafted name must not drive the terminal.
+        Console.Error.WriteLine($"dydit-eval: {PrintableText.EscapeMessage(message)}");
         return code;
     }
 }

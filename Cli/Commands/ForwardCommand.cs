@@ -57,7 +57,8 @@ internal static class ForwardCommand
         {
             using var cpu = DeviceOptions.Create(parse.GetValue(device)!, parse.GetValue(threads), parse.GetValue(precision), DeviceOptions.FeaturesPrecision);
             string inputPath = parse.GetValue(inputs)!, weights = parse.GetValue(checkpoint)!;
-            if (!File.Exists(inputPath)) throw new FileNotFoundException($"{inputPath}: file not found", inputPath);
+            RequireFile(inputPath, "--inputs");
+            CheckOutput(parse.GetValue(output)!);
             if (parse.GetValue(net) is "dit" or "dydit" or "sparsedit")
             {
                 string name = parse.GetValue(net)!;
@@ -70,7 +71,7 @@ internal static class ForwardCommand
                 Vae(cpu, weights, parse.GetValue(config), inputPath, parse.GetValue(output)!);
                 return ExitCodes.Ok;
             }
-            if (!File.Exists(weights)) throw new FileNotFoundException($"{weights}: file not found", weights);
+            RequireFile(weights, "--checkpoint");
             using var network = FidInceptionV3.Load(weights, cpu);
             var features = Inception(network, inputPath, InceptionOptions.Mode(parse.GetValue(preprocess)!));
             features.Save(parse.GetValue(output)!);
@@ -83,8 +84,10 @@ internal static class ForwardCommand
     // x (B, C, H, W), t (B), y (B) [, cfg_scale ()] → out (B, C_out, H, W)
     private static void Transformer(IBackend cpu, string net, string checkpoint, string configName, string inputPath, string outputPath)
     {
-        if (!File.Exists(checkpoint)) throw new FileNotFoundException($"{checkpoint}: file not found", checkpoint);
+        RequireFile(checkpoint, "--checkpoint");
+        if (Directory.Exists(configName)) throw new TensorFileException(configName, "is a directory; --config needs a preset name or a JSON file");
         string? json = File.Exists(configName) ? File.ReadAllText(configName) : null;
+        var inputs = ReadTransformerInputs(inputPath, ParseLatentConfig(net, configName, json));
         IDisposable model;
         Func<Tensor, long[], long[], float?, ForwardResult> run;
         Action<NpzWriter>? extra = null;
@@ -125,22 +128,8 @@ internal static class ForwardCommand
             (model, run) = (sparse, (x, t, y, s) => s is float scale ? sparse.ForwardWithCfg(x, t, y, scale) : sparse.Forward(x, t, y));
         }
         using var _ = model;
-        float[] x;
-        int[] shape;
-        long[] t, y;
-        double? cfgScale = null;
-        using (var npz = NpzArchive.Open(inputPath))
-        {
-            foreach (var name in new[] { "x", "t", "y" })
-                if (!npz.Contains(name)) throw new TensorFileException(inputPath, $"has no array '{name}' (dit needs x, t, y); it holds: {string.Join(", ", npz.Arrays.Select(a => a.Name))}");
-            x = npz["x"].ToFloat32();
-            shape = npz["x"].Shape.Select(d => checked((int)d)).ToArray();
-            t = IntegerVectors.Read(npz["t"], inputPath, "array 't'");
-            y = IntegerVectors.Read(npz["y"], inputPath, "array 'y'");
-            if (npz.Contains("cfg_scale")) cfgScale = npz["cfg_scale"].ToFloat32()[0];
-        }
-        using var input = cpu.FromHost(x, shape);
-        var result = run(input, t, y, cfgScale is double s ? (float)s : null);
+        using var input = cpu.FromHost(inputs.X, inputs.Shape);
+        var result = run(input, inputs.T, inputs.Y, inputs.CfgScale);
         using var output = result.Output;
         using var writer = new NpzWriter(outputPath);
         writer.WriteArray<float>("out", DType.Float32, output.Shape.ToArray().Select(d => (long)d).ToArray(), output.ToArray());
@@ -148,6 +137,69 @@ internal static class ForwardCommand
         extra?.Invoke(writer);
         writer.Complete();
         Console.Error.WriteLine($"wrote out {string.Join("×", output.Shape.ToArray())} ({result.MultiplyAccumulates / 1e9:F3} G multiply-adds) to {outputPath}");
+    }
+
+    private sealed record TransformerInputs(float[] X, int[] Shape, long[] T, long[] Y, float? CfgScale);
+
+    private static (int InChannels, int InputSize, int NumClasses) ParseLatentConfig(string net, string configName, string? json)
+    {
+        if (net == "sparsedit")
+        {
+            var c = json != null ? SparseDitConfig.FromJson(json)
+                : SparseDitConfig.PresetNames.Contains(configName) ? SparseDitConfig.Preset(configName)
+                : throw new UsageException($"--config {configName}: neither a file nor a preset ({string.Join(", ", SparseDitConfig.PresetNames)})");
+            return (c.InChannels, c.InputSize, c.NumClasses);
+        }
+        var d = json != null ? DitConfig.FromJson(json)
+            : DitConfig.PresetNames.Contains(configName) ? DitConfig.Preset(configName)
+            : throw new UsageException($"--config {configName}: neither a file nor a preset ({string.Join(", ", DitConfig.PresetNames)})");
+        return (d.InChannels, d.InputSize, d.NumClasses);
+    }
+
+    // x float [B, C, H, W] with the config's C and H = W = input_size, t and y int [B], labels in [0, num_classes]
+    // (num_classes is the null class), an optional scalar cfg_scale with an even B. Checked before any compute; a
+    // fault names the file and the array.
+    private static TransformerInputs ReadTransformerInputs(string inputPath, (int InChannels, int InputSize, int NumClasses) config)
+    {
+        using var npz = NpzArchive.Open(inputPath);
+        foreach (var name in new[] { "x", "t", "y" })
+            if (!npz.Contains(name)) throw new TensorFileException(inputPath, $"has no array '{name}' (dit needs x, t, y); it holds: {string.Join(", ", npz.Arrays.Select(a => a.Name))}");
+        var xa = npz["x"];
+        string Found(StoredTensor a) => $"{a.DType.NumpyName()} [{string.Join(",", a.Shape)}]";
+        if (xa.DType is not (DType.Float32 or DType.Float16 or DType.BFloat16 or DType.Float64) || xa.Shape.Count != 4
+            || xa.Shape[1] != config.InChannels || xa.Shape[2] != config.InputSize || xa.Shape[3] != config.InputSize || xa.Shape[0] < 1)
+            throw new TensorFileException(inputPath, $"array 'x' must be float32 [B,{config.InChannels},{config.InputSize},{config.InputSize}] with B >= 1 (the config's in_channels and input_size), found {Found(xa)}");
+        long batch = xa.Shape[0];
+        var t = IntegerVectors.Read(npz["t"], inputPath, "array 't'");
+        var y = IntegerVectors.Read(npz["y"], inputPath, "array 'y'");
+        if (t.Length != batch) throw new TensorFileException(inputPath, $"array 't' holds {t.Length} timesteps but 'x' has a batch of {batch}");
+        if (y.Length != batch) throw new TensorFileException(inputPath, $"array 'y' holds {y.Length} labels but 'x' has a batch of {batch}");
+        int bad = Array.FindIndex(y, v => v < 0 || v > config.NumClasses);
+        if (bad >= 0) throw new TensorFileException(inputPath, $"array 'y' holds label {y[bad]} at index {bad}, outside [0, {config.NumClasses}] (num_classes {config.NumClasses} is the null class)");
+        float? cfgScale = null;
+        if (npz.Contains("cfg_scale"))
+        {
+            var c = npz["cfg_scale"];
+            if (c.ElementCount != 1 || c.DType is not (DType.Float32 or DType.Float64 or DType.Float16 or DType.Int64 or DType.Int32))
+                throw new TensorFileException(inputPath, $"array 'cfg_scale' must be one number, found {Found(c)}");
+            if (batch % 2 != 0)
+                throw new TensorFileException(inputPath, $"with 'cfg_scale', 'x' must hold the doubled batch (conditional half, then the null-class half): its batch {batch} is odd");
+            cfgScale = c.ToFloat32()[0];
+        }
+        return new TransformerInputs(xa.ToFloat32(), xa.Shape.Select(v => checked((int)v)).ToArray(), t, y, cfgScale);
+    }
+
+    /// <summary>An input file that must exist as a file: a directory or a missing file is named with the option.</summary>
+    private static void RequireFile(string path, string option)
+    {
+        if (Directory.Exists(path)) throw new TensorFileException(path, $"is a directory; {option} needs a file");
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found", path);
+    }
+
+    /// <summary>The output must be a file name, not a folder; refused before any compute (missing folders are created when writing).</summary>
+    private static void CheckOutput(string path)
+    {
+        if (Directory.Exists(path)) throw new TensorFileException(path, "is a directory; -o needs the name of the .npz file to write");
     }
 
     // z (N, 4, h, w) in DiT latent space → decoded (N, 3, 8h, 8w) and uint8_hwc (N, 8h, 8w, 3)
@@ -160,8 +212,9 @@ internal static class ForwardCommand
         {
             if (!npz.Contains("z")) throw new TensorFileException(inputPath, $"has no array 'z'; it holds: {string.Join(", ", npz.Arrays.Select(a => a.Name))}");
             var zArray = npz["z"];
-            if (zArray.Shape.Count != 4 || zArray.Shape[1] != vae.Config.LatentChannels)
-                throw new TensorFileException(inputPath, $"array 'z' must be [N,{vae.Config.LatentChannels},h,w], found {zArray.DType.NumpyName()} [{string.Join(",", zArray.Shape)}]");
+            if (zArray.Shape.Count != 4 || zArray.Shape[1] != vae.Config.LatentChannels || zArray.Shape[0] < 1
+                || zArray.DType is not (DType.Float32 or DType.Float16 or DType.BFloat16 or DType.Float64))
+                throw new TensorFileException(inputPath, $"array 'z' must be float32 [N,{vae.Config.LatentChannels},h,w] with N >= 1, found {zArray.DType.NumpyName()} [{string.Join(",", zArray.Shape)}]");
             z = zArray.ToFloat32();
             shape = zArray.Shape.Select(d => checked((int)d)).ToArray();
         }

@@ -75,10 +75,10 @@ internal static class InspectCommand
         }
 
         var table = new Table().Border(TableBorder.Simple)
-            .Title($"{Markup.Escape(path)} ({contents.Format}, {rows.Count} tensor{(rows.Count == 1 ? "" : "s")})");
+            .Title($"{Markup.Escape(PrintableText.Escape(path))} ({contents.Format}, {rows.Count} tensor{(rows.Count == 1 ? "" : "s")})");
         table.AddColumn("name").AddColumn("shape").AddColumn("dtype").AddColumn(new TableColumn("MB").RightAligned()).AddColumn("sha256");
         foreach (var (t, sha) in rows)
-            table.AddRow(new Text(t.Name == "" ? "(array)" : t.Name), new Text("[" + string.Join(", ", t.Shape) + "]"),
+            table.AddRow(new Text(t.Name == "" ? "(array)" : PrintableText.Escape(t.Name)), new Text("[" + string.Join(", ", t.Shape) + "]"),
                 new Text(t.DType.NumpyName()), new Text((t.ByteCount / 1e6).ToString("F2")), new Text(sha));
         AnsiConsole.Write(table);
         return ExitCodes.Ok;

@@ -30,6 +30,7 @@ internal sealed unsafe class MappedFile : IDisposable
     {
         if (!BitConverter.IsLittleEndian)
             throw new PlatformNotSupportedException("tensor file readers assume a little-endian machine");
+        if (Directory.Exists(path)) throw new TensorFileException(path, "is a directory, not a file");
         var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.RandomAccess);
         try
         {

@@ -31,6 +31,8 @@ public sealed class TensorFile : IDisposable
 
     public static TensorFile Open(string path)
     {
+        if (Directory.Exists(path))
+            throw new TensorFileException(path, "is a directory, not a file (give one .npy, .npz, .pt/.pth/.bin or .safetensors file)");
         if (!File.Exists(path))
             throw new FileNotFoundException($"{path}: file not found", path);
         var head = new byte[16];

@@ -147,6 +147,11 @@ public sealed class NpyArray : StoredTensor
             {
                 throw new TensorFileException(path, $"member '{name}': corrupt deflate data ({e.Message})", e);
             }
+            catch (TensorFileException e) when (name != "")
+            {
+                // The header fault, said of the npz member that has it.
+                throw new TensorFileException(path, $"member '{name}': {e.Fault}", e);
+            }
         }
         long available = rawLength - header.DataOffset;
         if (available != header.DataBytes)

@@ -35,7 +35,7 @@ public sealed class SafetensorsFile : IDisposable
     public IReadOnlyList<SafetensorsTensor> Tensors { get; }
 
     public SafetensorsTensor this[string name] =>
-        _byName.TryGetValue(name, out var t) ? t : throw new KeyNotFoundException($"{Path}: no tensor '{name}'");
+        _byName.TryGetValue(name, out var t) ? t : throw new TensorFileException(Path, $"no tensor '{name}'");
 
     public bool TryGetTensor(string name, out SafetensorsTensor? tensor) => _byName.TryGetValue(name, out tensor);
 

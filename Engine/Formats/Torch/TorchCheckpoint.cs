@@ -75,6 +75,7 @@ public sealed class TorchCheckpoint : IDisposable
 
             var tensors = new List<TorchTensor>();
             root = NameTensors(root, "", tensors, new HashSet<object>(ReferenceEqualityComparer.Instance), 0, path);
+            CheckTotalLogicalSize(tensors, path);
             return new TorchCheckpoint(file, format, root, tensors);
         }
         catch (Exception ex) when (ex is OverflowException or InvalidCastException or IndexOutOfRangeException or ArgumentException or InvalidOperationException)
@@ -302,11 +303,43 @@ public sealed class TorchCheckpoint : IDisposable
         return view is { } v ? storage.View(v.Offset, v.Count) : storage;
     }
 
+    /// <summary>Most elements all tensors together may have beyond <see cref="RepeatFactor"/> times what the storages hold.</summary>
+    internal const long MaxRepeatedTotalElements = 1L << 26;
+
+    /// <summary>
+    /// How many times over the storages' elements the tensors may add up to: tied weights and a few views of one storage
+    /// stay far below it, a pickle that references one tensor thousands of times (two bytes per reference) does not.
+    /// </summary>
+    internal const long RepeatFactor = 8;
+
+    // Each tensor is bounded by its storage (TorchTensor.CheckLogicalSize); this bounds their number, so the work
+    // of reading every tensor stays proportional to the file.
+    private static void CheckTotalLogicalSize(List<TorchTensor> tensors, string path)
+    {
+        var stored = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var t in tensors)
+            stored[t.StorageKey] = Math.Max(stored.GetValueOrDefault(t.StorageKey), t.StorageElementCount);
+        long storedTotal = 0;
+        foreach (var n in stored.Values) storedTotal = storedTotal > long.MaxValue - n ? long.MaxValue : storedTotal + n;
+        long budget = Math.Max(MaxRepeatedTotalElements, storedTotal > long.MaxValue / RepeatFactor ? long.MaxValue : storedTotal * RepeatFactor);
+        long total = 0;
+        for (int i = 0; i < tensors.Count; i++)
+        {
+            total = total > long.MaxValue - tensors[i].ElementCount ? long.MaxValue : total + tensors[i].ElementCount;
+            if (total <= budget) continue;
+            string name = tensors[i].Name.Length == 0 ? "(root)" : tensors[i].Name;
+            throw new TensorFileException(path,
+                $"the checkpoint's tensors add up to more than {budget} elements by tensor '{name}' (number {i + 1} of {tensors.Count}), " +
+                $"while its storages hold {storedTotal}: the same data is referenced again and again, so it is refused rather than read");
+        }
+    }
+
     private static object? NameTensors(object? value, string prefix, List<TorchTensor> found, HashSet<object> visited, int depth, string path)
     {
         if (value is TorchTensor t)
         {
             var named = t.WithName(prefix);
+            named.CheckLogicalSize(path);
             found.Add(named);
             return named;
         }

@@ -82,6 +82,25 @@ public sealed class TorchTensor : StoredTensor
         return new TorchTensor("", storage, storageOffset, shape, stride, requiresGrad, isParameter: false);
     }
 
+    /// <summary>
+    /// Most elements a view may have beyond its storage's own count. A view that repeats storage elements (a zero
+    /// stride from <c>expand</c>, overlapping strides) has more logical elements than its storage; reading or hashing
+    /// it costs its logical size, which a few bytes of pickle can make astronomical (a 4-element storage seen as
+    /// 10^5 × 10^5). Such views are accepted up to this many elements (64 MiB of float32, well under a second to read);
+    /// a view no larger than its storage is always accepted, so the work stays bounded by the file's size.
+    /// </summary>
+    internal const long MaxRepeatedViewElements = 1L << 24;
+
+    /// <summary>Refuses a view whose logical size is absurd for its storage (see <see cref="MaxRepeatedViewElements"/>); names the tensor.</summary>
+    internal void CheckLogicalSize(string path)
+    {
+        if (ElementCount <= _storage.ElementCount || ElementCount <= MaxRepeatedViewElements) return;
+        throw new TensorFileException(path,
+            $"tensor '{(Name.Length == 0 ? "(root)" : Name)}' is a view of {ElementCount} elements (size [{string.Join(", ", _shape)}], stride [{string.Join(", ", _stride)}]) " +
+            $"over storage '{_storage.Key}' of only {_storage.ElementCount} elements; views that repeat storage elements (zero or overlapping strides) " +
+            $"are accepted up to {MaxRepeatedViewElements} elements, so this is refused rather than expanded");
+    }
+
     internal TorchTensor AsParameter(bool requiresGrad) => new(Name, _storage, StorageOffset, _shape, _stride, requiresGrad, isParameter: true);
 
     internal TorchTensor WithName(string name) => new(name, _storage, StorageOffset, _shape, _stride, RequiresGrad, IsParameter);

@@ -91,6 +91,7 @@ internal sealed class ZipIndex
         byte[] cd = file.ReadArray(cdOffset, cdSize);
         var members = new Dictionary<string, Member>(StringComparer.Ordinal);
         var order = new List<string>();
+        var extents = new List<(long Start, long End, string Name)>();
         int pos = 0;
         for (long n = 0; n < entries; n++)
         {
@@ -144,6 +145,16 @@ internal sealed class ZipIndex
             if (!members.TryAdd(name, new Member(name, dataOffset, usize, method, (flags & 1) != 0, crc)))
                 throw new TensorFileException(path, $"zip member '{name}' appears twice in the central directory");
             order.Add(name);
+            extents.Add((localOffset, dataOffset + csize, name));
+        }
+
+        // Members must not share bytes: entries that point into one member (a "zip bomb" by overlap) would make a
+        // small file read as many times over as it has entries.
+        extents.Sort((a, b) => a.Start.CompareTo(b.Start));
+        for (int i = 1; i < extents.Count; i++)
+        {
+            if (extents[i].Start < extents[i - 1].End)
+                throw new TensorFileException(path, $"zip members '{extents[i - 1].Name}' and '{extents[i].Name}' overlap in the file (bytes from {extents[i].Start}); a zip's members never share bytes");
         }
         return new ZipIndex(members, order);
     }

@@ -105,4 +105,33 @@ public sealed class NpzCorruptionTests : IDisposable
         var buffer = new byte[rows.RowBytes * 3];
         Assert.Contains("CRC-32", Assert.Throws<TensorFileException>(() => { while (rows.ReadRows(buffer, 3) > 0) { } }).Message);
     }
+
+    [Fact]
+    public void CentralDirectoryEntriesSharingOneMembersBytesAreRefused()
+    {
+        // One stored member, then a central directory that lists it under two names: an "overlap" zip bomb in small.
+        var ms = new MemoryStream();
+        using (var zip = new System.IO.Compression.ZipArchive(ms, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true))
+        {
+            using var s = zip.CreateEntry("a.npy", System.IO.Compression.CompressionLevel.NoCompression).Open();
+            s.Write(File.ReadAllBytes(Fixtures.Path("npz", "f32.npy")));
+        }
+        var single = ms.ToArray();
+        int eocd = single.Length - 22;
+        int cd = BitConverter.ToInt32(single, eocd + 16);
+        var entry = single[cd..eocd];
+        var second = (byte[])entry.Clone();
+        second[46] = (byte)'b';
+        var end = single[eocd..];
+        BitConverter.TryWriteBytes(end.AsSpan(8), (ushort)2);
+        BitConverter.TryWriteBytes(end.AsSpan(10), (ushort)2);
+        BitConverter.TryWriteBytes(end.AsSpan(12), entry.Length * 2);
+        var path = Save("overlap.npz", [.. single[..cd], .. entry, .. second, .. end]);
+        var ex = Assert.Throws<TensorFileException>(() => ReadEverything(path));
+        Assert.Contains("'a.npy'", ex.Message);
+        Assert.Contains("'b.npy'", ex.Message);
+        Assert.Contains("overlap", ex.Message);
+        // The untouched archive reads.
+        ReadEverything(Save("single.npz", single));
+    }
 }
