@@ -404,16 +404,9 @@ public sealed class BadInputCorpusTests : IDisposable
     public static TheoryData<string> CaseNames()
     {
         var data = new TheoryData<string>();
-        foreach (var name in Cases.Keys.Where(n => n != DuplicateKeySpec)) data.Add(name);
+        foreach (var name in Cases.Keys) data.Add(name);
         return data;
     }
-
-    private const string DuplicateKeySpec = "spec_duplicate_key";
-
-    /// <summary>The row whose defect lies in another area (RunSpec, the single-machine verbs' item of issue 15).</summary>
-    [Theory(Skip = "issue 15: RunSpec accepts a key given twice (the later wins); fixed on branch h15-verbs (RunSpec rejects duplicate keys) — drop this Skip once merged")]
-    [InlineData(DuplicateKeySpec)]
-    public void DuplicateKeyInARunSpecIsRefused(string name) => BadFileIsRefusedCleanly(name);
 
     [Fact]
     public void TheCorpusHasAtLeastFortyRows() => Assert.True(Cases.Count >= 40, $"{Cases.Count} rows");
