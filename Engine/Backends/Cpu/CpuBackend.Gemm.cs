@@ -56,9 +56,11 @@ public sealed unsafe partial class CpuBackend
 
 /// <summary>
 /// How a product of C (M, N) over K is cut into tiles: <see cref="RowTile"/> rows by <see cref="ColumnTile"/> columns,
-/// chosen from the shape alone. Small products are one tile; larger ones get up to <see cref="MaxTiles"/> tiles of at
-/// least <see cref="MinRows"/> rows and <see cref="MinColumns"/> columns (column tiles in multiples of 16 floats, one
-/// AVX-512 register), rows split first because a row tile keeps whole rows of C contiguous.
+/// chosen from the shape alone. Small products are one tile; larger ones get a power of two of tiles, up to
+/// <see cref="MaxTiles"/> and one per <see cref="SingleCallWork"/> multiply-adds, of at least <see cref="MinRows"/> rows and
+/// <see cref="MinColumns"/> columns (column tiles in multiples of 16 floats, one AVX-512 register). Each tile's call packs
+/// its rows of A and its columns of B again, so of the ways to make that many tiles the one that copies the least,
+/// rowTiles·N + columnTiles·M, is taken: a wide product (DiT's 512 × 3456) is cut into column tiles, a tall one into rows.
 /// </summary>
 internal readonly record struct GemmTiles(int RowTile, int ColumnTile, int RowTiles, int ColumnTiles)
 {
@@ -69,18 +71,36 @@ internal readonly record struct GemmTiles(int RowTile, int ColumnTile, int RowTi
     /// <summary>Below this many multiply-adds a product is one call: splitting costs more than it gains.</summary>
     public const long SingleCallWork = 1L << 21;
 
-    public int Count => RowTiles * ColumnTiles;
-
     public static GemmTiles Of(int m, int n, int k)
     {
-        if ((long)m * n * Math.Max(1, k) < SingleCallWork) return new GemmTiles(m, n, 1, 1);
-        int rowTiles = Math.Clamp(m / MinRows, 1, MaxTiles);
-        int columnTiles = Math.Clamp(n / MinColumns, 1, MaxTiles / rowTiles);
+        long work = (long)m * n * Math.Max(1, k);
+        int tiles = 1;
+        while (tiles < MaxTiles && work >= 2L * tiles * SingleCallWork) tiles *= 2;
+        for (; tiles > 1; tiles /= 2)
+        {
+            int bestRows = 0;
+            long bestCost = long.MaxValue;
+            for (int rows = 1; rows <= tiles; rows *= 2)
+            {
+                int columns = tiles / rows;
+                if ((rows > 1 && m / rows < MinRows) || (columns > 1 && n / columns < MinColumns)) continue;
+                long cost = (long)rows * n + (long)columns * m;
+                if (cost < bestCost) (bestRows, bestCost) = (rows, cost);
+            }
+            if (bestRows > 0) return Make(m, n, bestRows, tiles / bestRows);
+        }
+        return new GemmTiles(m, n, 1, 1);
+    }
+
+    private static GemmTiles Make(int m, int n, int rowTiles, int columnTiles)
+    {
         int rowTile = (m + rowTiles - 1) / rowTiles;
         int columnTile = (n + columnTiles - 1) / columnTiles;
         columnTile = Math.Min(n, (columnTile + 15) / 16 * 16);
         return new GemmTiles(rowTile, columnTile, (m + rowTile - 1) / rowTile, (n + columnTile - 1) / columnTile);
     }
+
+    public int Count => RowTiles * ColumnTiles;
 
     /// <summary>Computes tile <paramref name="index"/> (row-tile major) of the product.</summary>
     public unsafe void Run(int index, int m, int n, int k, float* a, int lda, bool transposeA, float* b, int ldb, bool transposeB,
