@@ -27,7 +27,7 @@ internal static class WorkerCommand
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores). Workers of one run should use the same count: " +
                                                                   "OpenBLAS's thread split can change float rounding, and so a sample's bytes" };
         var lease = new Option<double>("--lease-seconds") { Description = "Lease length; heartbeats renew it every fifth of it. A dead worker's shard returns to the pool after it", DefaultValueFactory = _ => 60 };
-        var patience = new Option<double>("--ledger-patience") { Description = "Seconds to keep retrying an unreachable ledger before giving up (exit 3)", DefaultValueFactory = _ => 600 };
+        var patience = LedgerOption.CreatePatience("Seconds to keep retrying an unreachable ledger (at start-up too) before giving up (exit 3)");
         var maxShards = new Option<int?>("--max-shards") { Description = "Exit after this many shards" };
         var parent = new Option<int?>("--exit-with-parent") { Description = "Stop (giving the shard back) when this process id is gone; set by 'run' for its local workers", Hidden = true };
         var command = new Command("worker",
@@ -54,7 +54,7 @@ internal static class WorkerCommand
             double leaseSeconds = parse.GetValue(lease);
             if (!(leaseSeconds >= 1)) throw new UsageException("--lease-seconds must be >= 1");
             var options = new WorkerOptions(parse.GetValue(runs) ?? [], TimeSpan.FromSeconds(leaseSeconds), TimeSpan.FromSeconds(Math.Min(2, leaseSeconds / 2)),
-                TimeSpan.FromSeconds(parse.GetValue(patience)), dev, parse.GetValue(maxShards), numerics);
+                LedgerOption.Patience(parse.GetValue(patience)), dev, parse.GetValue(maxShards), numerics);
             string location = LedgerOption.Resolve(parse.GetValue(ledger));
             using var backend = DeviceOptions.Create(dev, parse.GetValue(threads), Backends.PrecisionName(p), DeviceOptions.SamplingPrecision);
             return Run(location, options, backend, parse.GetValue(parent));
@@ -73,7 +73,7 @@ internal static class WorkerCommand
             await worker.RunAsync(stop.Token);
             Console.Error.WriteLine($"worker {worker.WorkerId}: no work left; {worker.ShardsDone} shard(s) done");
             return ExitCodes.Ok;
-        });
+        }, options.LedgerPatience);
     }
 
     private static Timer WatchParent(int pid, StopSignals stop) => new(_ =>

@@ -37,7 +37,7 @@ public static class RunMerger
 
         var ordered = shards.OrderBy(s => s.Index).ToArray();
         int height, width;
-        using (var first = NpzArchive.Open(Path.Combine(run.OutputDirectory, ordered[0].Result!.File)))
+        using (var first = NpzArchive.Open(ShardFiles.PathOf(run, ordered[0], ordered[0].Result!.File)))
         {
             var (_, _, h, w) = FeatureExtractor.Images(first);
             (height, width) = (h, w);
@@ -51,7 +51,7 @@ public static class RunMerger
             foreach (var shard in ordered)
             {
                 cancellation.ThrowIfCancellationRequested();
-                string path = Path.Combine(run.OutputDirectory, shard.Result!.File);
+                string path = ShardFiles.PathOf(run, shard, shard.Result!.File);
                 using var npz = NpzArchive.Open(path);
                 var (images, count, h, w) = FeatureExtractor.Images(npz);
                 if (count != shard.Count || h != height || w != width || images.DType != DType.UInt8)
@@ -98,7 +98,7 @@ public static class RunMerger
             writer.BeginArray(name, DType.Float32, run.NumSamples, columns);
             foreach (var shard in ordered)
             {
-                string path = Path.Combine(run.OutputDirectory, shard.Result!.FeaturesFile!);
+                string path = ShardFiles.PathOf(run, shard, shard.Result!.FeaturesFile!);
                 using var npz = NpzArchive.Open(path);
                 var a = npz[name];
                 if (a.DType != DType.Float32 || a.Shape.Count != 2 || a.Shape[0] != shard.Count || a.Shape[1] != columns)

@@ -38,6 +38,9 @@ public sealed class LocalLauncher : IAsyncDisposable
     /// <summary>Why the run cannot go on (a worker failed on bad input or its environment), or null.</summary>
     public string? Failure { get; private set; }
 
+    /// <summary>The exit code of the worker whose failure <see cref="Failure"/> reports (1 or 3), or null.</summary>
+    public int? FailureCode { get; private set; }
+
     public IReadOnlyList<WorkerSlot> Slots => _slots.Select(s => s.Snapshot()).ToArray();
 
     /// <summary>Starts every slot that is not running; with <paramref name="workRemains"/> false, starts nothing.</summary>
@@ -54,7 +57,11 @@ public sealed class LocalLauncher : IAsyncDisposable
                 slot.ExitHandled = true;
                 if (code is 1 or 3)
                 {
-                    Failure ??= $"worker {slot.Index} exited with code {code}:\n{Tail(slot.LogPath, 15)}";
+                    if (Failure == null)
+                    {
+                        Failure = $"worker {slot.Index} exited with code {code}:\n{Tail(slot.LogPath, 15)}";
+                        FailureCode = code;
+                    }
                     continue;
                 }
                 if (code != 0) _log($"worker {slot.Index} (pid {p.Id}) exited with code {code}; restarting it");
@@ -165,7 +172,14 @@ public sealed class LocalLauncher : IAsyncDisposable
             DataReceivedEventHandler pump = (_, e) =>
             {
                 if (e.Data == null) return;
-                lock (writer) writer.WriteLine(e.Data);
+                try
+                {
+                    lock (writer) writer.WriteLine(e.Data);
+                }
+                catch (IOException)
+                {
+                    // The log's disk is full (often the output's own): losing a log line must not take the run down.
+                }
             };
             p.OutputDataReceived += pump;
             p.ErrorDataReceived += pump;

@@ -179,21 +179,35 @@ public sealed class ShardWorker
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
             _log($"{WorkerId}: stopping; shard {lease.ShardIndex} given back");
-            try
-            {
-                using var quick = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-                await _ledger.AbandonAsync(lease, "worker stopped", quick.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                _log($"{WorkerId}: could not give shard {lease.ShardIndex} back ({e.Message}); it returns to the pool when its lease expires");
-            }
+            await GiveBackAsync(lease, "worker stopped").ConfigureAwait(false);
             throw;
+        }
+        catch (IOException e) when (DiskFullException.Is(e))
+        {
+            // The partial file is gone (temp + rename); the shard goes back for when there is room again. Not retried here:
+            // a full disk does not empty itself.
+            await GiveBackAsync(lease, "no space left on device").ConfigureAwait(false);
+            throw new DiskFullException(
+                $"{path}: no space left on device while writing shard {lease.ShardIndex} of run {run.Name} ({e.Message}); " +
+                $"free space in {run.OutputDirectory} (or give the run an output directory on a larger disk) and run again", e);
         }
         finally
         {
             await stop.CancelAsync().ConfigureAwait(false);
             await heartbeat.ConfigureAwait(false);
+        }
+    }
+
+    private async Task GiveBackAsync(ShardLease lease, string reason)
+    {
+        try
+        {
+            using var quick = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await _ledger.AbandonAsync(lease, reason, quick.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _log($"{WorkerId}: could not give shard {lease.ShardIndex} back ({e.Message}); it returns to the pool when its lease expires");
         }
     }
 

@@ -94,8 +94,14 @@ public sealed class NpzWriter : IDisposable, IAsyncDisposable
 
     public void Dispose()
     {
-        _file.Dispose();
-        if (!_completed) File.Delete(_tempPath);
+        try
+        {
+            _file.Dispose(); // flushes what is buffered: fails again on a full disk
+        }
+        finally
+        {
+            if (!_completed) File.Delete(_tempPath);
+        }
     }
 
     public ValueTask DisposeAsync()
