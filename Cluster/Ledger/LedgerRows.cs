@@ -51,9 +51,22 @@ internal static class LedgerRows
         $"{description} has schema version {found}, but this dydit-eval knows only up to version {SchemaVersion}; " +
         "use the newer dydit-eval that created it, or a fresh ledger";
 
-    /// <summary>Reads <see cref="RunColumns"/>.</summary>
-    public static RunRecord ReadRun(DbDataReader r, TimeReader time) =>
-        new(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), r.GetInt32(5), time(r, 6));
+    /// <summary>
+    /// Reads <see cref="RunColumns"/>. The output directory must be an absolute path without <c>.</c> or <c>..</c>
+    /// segments (what <c>run</c> stores): every shard file of the run is confined to it.
+    /// </summary>
+    public static RunRecord ReadRun(DbDataReader r, TimeReader time, string ledger)
+    {
+        var run = new RunRecord(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), r.GetInt32(5), time(r, 6));
+        string dir = run.OutputDirectory;
+        if (!Path.IsPathFullyQualified(dir) || dir.IndexOf('\0') >= 0 ||
+            dir.Split('/', '\\').Any(segment => segment is "." or ".."))
+            throw new LedgerDataException(
+                $"{ledger}: run {run.RunId} records the output directory '{dir}', which is not an absolute path without '.' or '..' " +
+                "(run stores its resolved output directory); the ledger was altered or is corrupt. Correct or delete that row, " +
+                "or plan the run in a fresh ledger");
+        return run;
+    }
 
     /// <summary>
     /// Reads <see cref="ShardColumns"/>; the result only when the shard is done. The file names a done shard records must

@@ -414,11 +414,11 @@ public sealed class PostgresLedger : ILedger
         return rows;
     }
 
-    private static async Task<List<RunRecord>> ReadRunsAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string where,
+    private async Task<List<RunRecord>> ReadRunsAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string where,
         CancellationToken cancellation, params NpgsqlParameter[] parameters)
     {
         await using var command = Command(connection, transaction, $"SELECT {LedgerRows.RunColumns} FROM runs {where} ORDER BY created_at, run_id", parameters);
-        return await ReadAllAsync(command, r => LedgerRows.ReadRun(r, ReadTime), cancellation).ConfigureAwait(false);
+        return await ReadAllAsync(command, r => LedgerRows.ReadRun(r, ReadTime, Description), cancellation).ConfigureAwait(false);
     }
 
     /// <summary>Inserts an event stamped with the server's clock unless the event carries its own time.</summary>

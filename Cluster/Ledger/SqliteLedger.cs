@@ -483,10 +483,10 @@ public sealed class SqliteLedger : ILedger
         return rows;
     }
 
-    private static List<RunRecord> ReadRuns(SqliteConnection connection, SqliteTransaction? transaction, string where, params (string Name, object? Value)[] parameters)
+    private List<RunRecord> ReadRuns(SqliteConnection connection, SqliteTransaction? transaction, string where, params (string Name, object? Value)[] parameters)
     {
         using var command = Command(connection, transaction, $"SELECT {LedgerRows.RunColumns} FROM runs {where} ORDER BY created_at, run_id", parameters);
-        return ReadAll(command, r => LedgerRows.ReadRun(r, ReadTime));
+        return ReadAll(command, r => LedgerRows.ReadRun(r, ReadTime, Description));
     }
 
     private static void InsertEvent(SqliteConnection connection, SqliteTransaction? transaction, LedgerEvent e) =>

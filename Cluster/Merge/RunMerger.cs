@@ -43,6 +43,25 @@ public static class RunMerger
             (height, width) = (h, w);
         }
         var labels = new long[run.NumSamples];
+        try
+        {
+            WriteMerged(run, output, ordered, height, width, labels, samplesMerged, cancellation);
+        }
+        catch (IOException e) when (DiskFullException.Is(e))
+        {
+            throw new DiskFullException($"{output}: no space left on device while merging run {run.Name} ({e.Message}); the shards are kept: " +
+                                        "free space there (or give merge another -o) and merge again", e);
+        }
+        string sha = ContentHashes.File(output);
+        await retry.RunAsync(ct => ledger.AddEventAsync(new LedgerEvent(DateTimeOffset.UtcNow, LedgerEventKind.Merged, run.RunId, null, null,
+            $"{output} sha256 {sha}"), ct), cancellation).ConfigureAwait(false);
+        return new MergeResult(output, sha, run.NumSamples, height, ordered.Sum(s => s.Result!.Seconds), ordered.Sum(s => s.Result!.MultiplyAccumulates),
+            ordered.Select(s => s.Result!.WorkerId).Distinct().Count());
+    }
+
+    private static void WriteMerged(RunRecord run, string output, ShardRecord[] ordered, int height, int width, long[] labels,
+        IProgress<long>? samplesMerged, CancellationToken cancellation)
+    {
         using (var writer = new NpzWriter(output))
         {
             writer.BeginArray("arr_0", DType.UInt8, run.NumSamples, height, width, 3);
@@ -76,11 +95,6 @@ public static class RunMerger
             writer.WriteArray<long>("labels", DType.Int64, [run.NumSamples], labels);
             writer.Complete();
         }
-        string sha = ContentHashes.File(output);
-        await retry.RunAsync(ct => ledger.AddEventAsync(new LedgerEvent(DateTimeOffset.UtcNow, LedgerEventKind.Merged, run.RunId, null, null,
-            $"{output} sha256 {sha}"), ct), cancellation).ConfigureAwait(false);
-        return new MergeResult(output, sha, run.NumSamples, height, ordered.Sum(s => s.Result!.Seconds), ordered.Sum(s => s.Result!.MultiplyAccumulates),
-            ordered.Select(s => s.Result!.WorkerId).Distinct().Count());
     }
 
     /// <summary>

@@ -282,6 +282,27 @@ public sealed class RunBadInputTests : IDisposable
         Assert.False(File.Exists(Path.Combine(output, "shard-0-7.npz")));
     }
 
+    [Fact]
+    public void A_disk_that_fills_up_at_the_merge_fails_run_and_merge_with_3_naming_samples_npz()
+    {
+        using var disk = FullDisk.TryMount(64);
+        if (disk == null) return;
+        string output = Path.Combine(disk.Path, "m");
+        string spec = Spec("m", samples: 4, shardSize: 2, output: output); // two 25 KiB shards fit, the 49 KiB merge does not
+        string ledger = "sqlite:" + P("l.sqlite");
+        var r = CliProcess.Run(Run(spec, "--ledger", ledger));
+        Assert.True(r.ExitCode == 3, $"exit {r.ExitCode}\n{r.Stderr}");
+        Assert.Contains(Path.Combine(output, "samples.npz") + ": no space left on device", r.Stderr);
+        Assert.Empty(TempFiles(disk.Path));
+        Assert.True(File.Exists(Path.Combine(output, "shard-0-1.npz")) && File.Exists(Path.Combine(output, "shard-2-3.npz")), "the shards were lost");
+
+        var m = CliProcess.Run("merge", "--run", output, "--ledger", ledger);
+        Assert.True(m.ExitCode == 3, $"exit {m.ExitCode}\n{m.Stderr}");
+        Assert.Contains(Path.Combine(output, "samples.npz") + ": no space left on device", m.Stderr);
+        Assert.Empty(TempFiles(disk.Path));
+        Assert.False(File.Exists(Path.Combine(output, "samples.npz")));
+    }
+
     // ---- 8: merge's own inputs ----
 
     [Fact]
@@ -426,6 +447,48 @@ public sealed class RunBadInputTests : IDisposable
             if (!Process.HasExited) Process.Kill(entireProcessTree: true);
             Process.WaitForExit();
             Process.Dispose();
+        }
+    }
+}
+
+/// <summary>Issue 15: a PostgreSQL ledger that comes up after its worker is waited for within <c>--ledger-patience</c>.</summary>
+[Collection(CliPostgresCollection.Name)]
+public sealed class PostgresStartupTests(PostgresServer server)
+{
+    [PostgresFact]
+    public async Task A_worker_started_before_its_ledger_waits_for_it_within_the_patience()
+    {
+        string database = await server.CreateDatabaseAsync();
+        await server.StopAsync();
+        try
+        {
+            var psi = new ProcessStartInfo("dotnet",
+                [Path.Combine(AppContext.BaseDirectory, "dydit-eval.dll"), "worker", "--ledger", server.Url(database), "--threads", "1", "--ledger-patience", "90"])
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            using var worker = Process.Start(psi)!;
+            var stderr = worker.StandardError.ReadToEndAsync();
+            var stdout = worker.StandardOutput.ReadToEndAsync();
+            await Task.Delay(TimeSpan.FromSeconds(4));
+            Assert.False(worker.HasExited, "the worker gave up while the ledger was still starting:\n" + (worker.HasExited ? await stderr : ""));
+            await server.StartAsync();
+            if (!worker.WaitForExit(90_000))
+            {
+                worker.Kill(entireProcessTree: true);
+                Assert.Fail("the worker did not finish within 90 s of the ledger starting");
+            }
+            _ = await stdout;
+            string err = await stderr;
+            Assert.True(worker.ExitCode == 0, $"exit {worker.ExitCode}\n{err}");
+            Assert.Contains("ledger unavailable", err);
+            Assert.Contains("no work left", err);
+        }
+        finally
+        {
+            if (!server.IsRunning) await server.StartAsync();
+            await server.DropDatabaseAsync(database);
         }
     }
 }
