@@ -59,7 +59,7 @@ public sealed class LocalLauncher : IAsyncDisposable
                 {
                     if (Failure == null)
                     {
-                        Failure = $"worker {slot.Index} exited with code {code}:\n{Tail(slot.LogPath, 15)}";
+                        Failure = $"worker {slot.Index} exited with code {code}:\n{slot.Tail()}";
                         FailureCode = code;
                     }
                     continue;
@@ -128,23 +128,12 @@ public sealed class LocalLauncher : IAsyncDisposable
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int Kill(int pid, int signal);
 
-    private static string Tail(string path, int lines)
-    {
-        try
-        {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            using var reader = new StreamReader(stream);
-            var all = reader.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
-            return string.Join("\n", all.TakeLast(lines));
-        }
-        catch (IOException)
-        {
-            return $"(no log at {path})";
-        }
-    }
-
     private sealed class Slot(int index, string logPath) : IDisposable
     {
+        /// <summary>Lines of the worker's output kept in memory for <see cref="Failure"/>: its log may sit on a full disk.</summary>
+        private const int TailLines = 15;
+
+        private readonly Queue<string> _tail = new();
         private StreamWriter? _logWriter;
 
         public int Index { get; } = index;
@@ -172,6 +161,11 @@ public sealed class LocalLauncher : IAsyncDisposable
             DataReceivedEventHandler pump = (_, e) =>
             {
                 if (e.Data == null) return;
+                lock (_tail)
+                {
+                    _tail.Enqueue(e.Data);
+                    while (_tail.Count > TailLines) _tail.Dequeue();
+                }
                 try
                 {
                     lock (writer) writer.WriteLine(e.Data);
@@ -193,6 +187,13 @@ public sealed class LocalLauncher : IAsyncDisposable
         }
 
         public void Exited(int code) => LastExit = code;
+
+        /// <summary>The last lines the worker printed (its exit message among them), or where its log is when it printed none.</summary>
+        public string Tail()
+        {
+            Process?.WaitForExit(); // the output pumps have delivered every line once this returns
+            lock (_tail) return _tail.Count > 0 ? string.Join("\n", _tail) : $"(no output; see {LogPath})";
+        }
 
         public WorkerSlot Snapshot()
         {

@@ -104,9 +104,10 @@ public static class RunPlanner
             File.WriteAllText(tmp, text);
             File.Move(tmp, path, overwrite: true);
         }
-        catch
+        catch (Exception e)
         {
             try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            if (DiskFullException.Is(e)) throw new DiskFullException($"{path}: no space left on device ({e.Message}); free space there and run again", e);
             throw;
         }
     }

@@ -303,6 +303,19 @@ public sealed class RunBadInputTests : IDisposable
         Assert.False(File.Exists(Path.Combine(output, "samples.npz")));
     }
 
+    [Fact]
+    public void A_disk_full_before_the_run_starts_fails_it_with_3_naming_run_json()
+    {
+        using var disk = FullDisk.TryMount(64);
+        if (disk == null) return;
+        Fill(disk.Path);
+        string output = Path.Combine(disk.Path, "p");
+        var r = CliProcess.Run(Run(Spec("p", output: output), "--ledger", "sqlite:" + P("l.sqlite")));
+        Assert.True(r.ExitCode == 3, $"exit {r.ExitCode}\n{r.Stderr}");
+        Assert.Contains(Path.Combine(output, "run.json") + ": no space left on device", r.Stderr);
+        Assert.Empty(TempFiles(disk.Path));
+    }
+
     // ---- 8: merge's own inputs ----
 
     [Fact]
@@ -354,6 +367,17 @@ public sealed class RunBadInputTests : IDisposable
     }
 
     // ---- helpers ----
+
+    /// <summary>Fills the file system at <paramref name="dir"/> to its last byte (unbuffered, so closing cannot fail).</summary>
+    private static void Fill(string dir)
+    {
+        using var f = new FileStream(Path.Combine(dir, "filler"), FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0);
+        var block = new byte[4096];
+        try { while (true) f.Write(block); }
+        catch (IOException) { }
+        try { while (true) f.Write(block, 0, 1); }
+        catch (IOException) { }
+    }
 
     private static async Task<IReadOnlyList<RunRecord>> Runs(string sqlite)
     {
