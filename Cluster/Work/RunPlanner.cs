@@ -9,10 +9,11 @@ namespace DyDiT.Eval.Cluster.Work;
 public static class RunPlanner
 {
     /// <summary>
-    /// The most shards one run may have: every shard is a ledger row written when the run is planned, and a million rows
-    /// (a million samples in shards of one, or 10^9 in the default 1000) are minutes of planning already.
+    /// The most shards one run may have: every shard is a ledger row, written when the run is planned and read by the live
+    /// view every second, so 100,000 (10^8 samples in the default shards of 1000; FID-50K in shards of one is 50,000) is
+    /// already seconds of planning and a busy ledger.
     /// </summary>
-    public const int MaxShards = 1_000_000;
+    public const int MaxShards = 100_000;
 
     /// <summary>
     /// What can be refused before anything is written (the ledger included): a spec that would plan more than
