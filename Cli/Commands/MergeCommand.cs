@@ -26,6 +26,7 @@ internal static class MergeCommand
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
+            using var signals = new StopSignals(); // a stop mid-merge removes the partial samples.npz and exits 130
             string given = parse.GetValue(run)!;
             string? runId = given, fallback = null;
             string? flag = parse.GetValue(ledger);
@@ -46,14 +47,14 @@ internal static class MergeCommand
             return LedgerOption.Run(location, async l =>
             {
                 var retry = new LedgerRetry(TimeSpan.FromMinutes(2), m => Console.Error.WriteLine(m), l.Description);
-                var record = await l.GetRunAsync(runId!) ?? throw new UsageException($"run '{runId}' is not in {l.Description}");
+                var record = await retry.RunAsync(ct => l.GetRunAsync(runId!, ct), signals.Token) ?? throw new UsageException($"run '{runId}' is not in {l.Description}");
                 string target = parse.GetValue(output) ?? Path.Combine(record.OutputDirectory, ShardFiles.Samples);
                 MergeResult? result;
                 try
                 {
                     result = null;
                     Progress.Items($"merging {record.Name}", record.NumSamples, "samples",
-                        report => result = RunMerger.MergeAsync(l, record, target, retry, m => Console.Error.WriteLine(m), report).GetAwaiter().GetResult());
+                        report => result = RunMerger.MergeAsync(l, record, target, retry, m => Console.Error.WriteLine(m), report, signals.Token).GetAwaiter().GetResult());
                 }
                 catch (InvalidOperationException e)
                 {

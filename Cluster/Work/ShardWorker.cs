@@ -50,7 +50,7 @@ public sealed class ShardWorker
         _options = options ?? throw new ArgumentNullException(nameof(options));
         _backend = backend ?? throw new ArgumentNullException(nameof(backend));
         _log = log ?? throw new ArgumentNullException(nameof(log));
-        _retry = new LedgerRetry(options.LedgerPatience, m => _log($"{WorkerId}: {m}"));
+        _retry = new LedgerRetry(options.LedgerPatience, m => _log($"{WorkerId}: {m}"), ledger.Description);
         WorkerId = string.Create(CultureInfo.InvariantCulture, $"{Environment.MachineName}-{Environment.ProcessId}-{Random.Shared.Next(0x10000):x4}");
     }
 
