@@ -87,13 +87,13 @@ public sealed class LedgerRetry
     /// <summary>
     /// Whether an outage explains <paramref name="e"/>: a dropped or refused connection (Npgsql's own errors, I/O, socket,
     /// timeout, Npgsql's InvalidOperationException on a broken connector), a server error of the connection, resource,
-    /// shutdown, system or transaction-rollback classes (08, 53, 57, 58, 40, 55P03), SQLite busy, locked or I/O error, and
+    /// shutdown, system or transaction-rollback classes (08, 53, 57, 58, 40, 55P03), SQLite busy or locked, and
     /// a <see cref="LedgerException"/> that such an error caused (a ledger unreachable while it is opened). Anything else
-    /// a database says — a missing table, a constraint, SQLite's "disk full" — is permanent.
+    /// a database says — a missing table, a constraint, SQLite's "disk full" or I/O error — is permanent.
     /// </summary>
     internal static bool IsTransient(Exception e) => e switch
     {
-        Microsoft.Data.Sqlite.SqliteException s => s.SqliteErrorCode is 5 or 6 or 10,
+        Microsoft.Data.Sqlite.SqliteException s => s.SqliteErrorCode is 5 or 6,
         Npgsql.PostgresException p => p.SqlState.Length == 5 && (p.SqlState[..2] is "08" or "53" or "57" or "58" or "40" || p.SqlState == "55P03"),
         Npgsql.NpgsqlException => true,
         System.Data.Common.DbException => false,

@@ -249,15 +249,18 @@ public sealed class RunBadInputTests : IDisposable
         int port = ((IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
         string url = $"postgres://alice:s3cret@127.0.0.1:{port}/ledger";
-        var clock = Stopwatch.StartNew();
-        var r = CliProcess.Run("worker", "--ledger", url, "--threads", "1", "--ledger-patience", "4");
-        var took = clock.Elapsed;
-        Assert.True(r.ExitCode == 3, $"exit {r.ExitCode}\n{r.Stderr}");
-        Assert.True(took >= TimeSpan.FromSeconds(4) && took < TimeSpan.FromSeconds(40), $"gave up after {took.TotalSeconds:F1} s\n{r.Stderr}");
-        Assert.Contains("ledger unavailable", r.Stderr);
-        Assert.Contains("did not answer for 4 s", r.Stderr);
-        Assert.Contains($"127.0.0.1:{port}", r.Stderr);
-        Assert.DoesNotContain("s3cret", r.Stderr);
+        foreach (var args in new[] { new[] { "worker", "--ledger", url, "--threads", "1", "--ledger-patience", "4" }, Run(Spec("t"), "--ledger", url, "--ledger-patience", "4") })
+        {
+            var clock = Stopwatch.StartNew();
+            var r = CliProcess.Run(args);
+            var took = clock.Elapsed;
+            Assert.True(r.ExitCode == 3, $"{args[0]}: exit {r.ExitCode}\n{r.Stderr}");
+            Assert.True(took >= TimeSpan.FromSeconds(4) && took < TimeSpan.FromSeconds(40), $"{args[0]} gave up after {took.TotalSeconds:F1} s\n{r.Stderr}");
+            Assert.Contains("ledger unavailable", r.Stderr);
+            Assert.Contains("did not answer for 4 s", r.Stderr);
+            Assert.Contains($"127.0.0.1:{port}", r.Stderr);
+            Assert.DoesNotContain("s3cret", r.Stderr);
+        }
     }
 
     // ---- 10: a full output disk ----
@@ -317,6 +320,24 @@ public sealed class RunBadInputTests : IDisposable
         Assert.True(r.ExitCode == 3, $"exit {r.ExitCode}\n{r.Stderr}");
         Assert.Contains(Path.Combine(output, "run.json") + ": no space left on device", r.Stderr);
         Assert.Empty(TempFiles(disk.Path));
+    }
+
+    [Fact]
+    public async Task A_full_disk_under_the_sqlite_ledger_is_exit_3_at_once_naming_the_ledger()
+    {
+        using var disk = FullDisk.TryMount(256);
+        if (disk == null) return;
+        string ledger = Path.Combine(disk.Path, "l.sqlite");
+        await using (await Ledgers.OpenAsync("sqlite:" + ledger)) { }
+        SqliteConnection.ClearAllPools();
+        Fill(disk.Path);
+        var clock = Stopwatch.StartNew();
+        var r = CliProcess.Run(Run(Spec("t"), "--ledger", "sqlite:" + ledger, "--ledger-patience", "120"));
+        Assert.True(r.ExitCode == 3, $"exit {r.ExitCode}\n{r.Stderr}");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"took {clock.Elapsed.TotalSeconds:F0} s: retried as an outage?\n{r.Stderr}");
+        Assert.Contains(ledger, r.Stderr);
+        Assert.Contains("full", r.Stderr);
+        Assert.DoesNotContain("retrying", r.Stderr);
     }
 
     // ---- 8: merge's own inputs ----
