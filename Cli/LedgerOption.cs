@@ -45,19 +45,21 @@ internal static class LedgerOption
     /// refused or dropped connection is retried that long first) and runs <paramref name="body"/>. A ledger whose rows
     /// cannot be trusted (<see cref="LedgerDataException"/>) is bad input (exit 1). With <paramref name="removeIfUnused"/>,
     /// an SQLite ledger this call created is deleted again when <paramref name="body"/> fails before any run is in it, so
-    /// a refused run leaves no <c>ledger.sqlite</c> behind.
+    /// a refused run leaves no <c>ledger.sqlite</c> behind. <paramref name="stop"/> ends the wait for the ledger.
     /// </summary>
-    public static int Run(string location, Func<ILedger, Task<int>> body, TimeSpan? patience = null, bool removeIfUnused = false) =>
-        RunAsync(location, body, patience, removeIfUnused).GetAwaiter().GetResult();
+    public static int Run(string location, Func<ILedger, Task<int>> body, TimeSpan? patience = null, bool removeIfUnused = false,
+        CancellationToken stop = default) =>
+        RunAsync(location, body, patience, removeIfUnused, stop).GetAwaiter().GetResult();
 
-    private static async Task<int> RunAsync(string location, Func<ILedger, Task<int>> body, TimeSpan? patience, bool removeIfUnused)
+    private static async Task<int> RunAsync(string location, Func<ILedger, Task<int>> body, TimeSpan? patience, bool removeIfUnused,
+        CancellationToken stop)
     {
         string? created = !Ledgers.IsPostgres(location) && !File.Exists(Ledgers.SqlitePath(location)) ? Ledgers.SqlitePath(location) : null;
         ILedger ledger;
         try
         {
             var retry = patience is { } p ? new LedgerRetry(p, m => Console.Error.WriteLine(m), Ledgers.Redact(location)) : null;
-            ledger = await Ledgers.OpenAsync(location, retry: retry);
+            ledger = await Ledgers.OpenAsync(location, stop, retry);
         }
         catch (Exception e) when (e is not LedgerException and not OperationCanceledException and not UsageException)
         {

@@ -64,7 +64,7 @@ internal static class MergeCommand
                     throw new RunFailedException($"run {record.Name}: shard(s) failed verification and were put back to pending; run workers again, then merge");
                 Console.Error.WriteLine($"wrote {result.Samples} samples to {result.Path} (sha256 {result.Sha256})");
                 return ExitCodes.Ok;
-            });
+            }, stop: signals.Token);
         }));
         return command;
     }

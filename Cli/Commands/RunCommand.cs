@@ -75,7 +75,7 @@ internal static class RunCommand
                 RunPlanner.CheckOutput(spec, spec.ComputeRunId());
                 signals.Token.ThrowIfCancellationRequested();
             }
-            return LedgerOption.Run(location, l => RunAsync(l, location, specs, settings, signals.Token), ledgerPatience, removeIfUnused: true);
+            return LedgerOption.Run(location, l => RunAsync(l, location, specs, settings, signals.Token), ledgerPatience, removeIfUnused: true, signals.Token);
         }));
         return command;
     }

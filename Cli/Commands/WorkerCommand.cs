@@ -39,6 +39,8 @@ internal static class WorkerCommand
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
+            // From the first moment: a stop while the device starts or the ledger is waited for exits 130 as well.
+            using var stop = new StopSignals();
             string dev = parse.GetValue(device)!;
             var p = DeviceOptions.Resolve(dev, parse.GetValue(precision), DeviceOptions.SamplingPrecision);
             string numerics;
@@ -57,14 +59,14 @@ internal static class WorkerCommand
                 LedgerOption.Patience(parse.GetValue(patience)), dev, parse.GetValue(maxShards), numerics);
             string location = LedgerOption.Resolve(parse.GetValue(ledger));
             using var backend = DeviceOptions.Create(dev, parse.GetValue(threads), Backends.PrecisionName(p), DeviceOptions.SamplingPrecision);
-            return Run(location, options, backend, parse.GetValue(parent));
+            stop.Token.ThrowIfCancellationRequested();
+            return Run(location, options, backend, parse.GetValue(parent), stop);
         }));
         return command;
     }
 
-    private static int Run(string location, WorkerOptions options, IBackend backend, int? parentPid)
+    private static int Run(string location, WorkerOptions options, IBackend backend, int? parentPid, StopSignals stop)
     {
-        using var stop = new StopSignals();
         using var watch = parentPid is int pid ? WatchParent(pid, stop) : null;
         return LedgerOption.Run(location, async ledger =>
         {
@@ -73,7 +75,7 @@ internal static class WorkerCommand
             await worker.RunAsync(stop.Token);
             Console.Error.WriteLine($"worker {worker.WorkerId}: no work left; {worker.ShardsDone} shard(s) done");
             return ExitCodes.Ok;
-        }, options.LedgerPatience);
+        }, options.LedgerPatience, stop: stop.Token);
     }
 
     private static Timer WatchParent(int pid, StopSignals stop) => new(_ =>

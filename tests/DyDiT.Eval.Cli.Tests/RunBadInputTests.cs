@@ -263,6 +263,22 @@ public sealed class RunBadInputTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task A_worker_waiting_for_its_ledger_stops_on_sigterm_with_130()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        using var worker = Started.Start(["worker", "--ledger", $"postgres://alice@127.0.0.1:{port}/ledger", "--threads", "1", "--ledger-patience", "300"]);
+        Assert.True(await worker.WaitForLine("ledger unavailable", TimeSpan.FromSeconds(60)), worker.Stderr);
+        var clock = Stopwatch.StartNew();
+        worker.Signal("TERM");
+        Assert.True(worker.Process.WaitForExit(30_000), "the worker kept waiting for its ledger after SIGTERM\n" + worker.Stderr);
+        Assert.True(worker.Process.ExitCode == 130, $"exit {worker.Process.ExitCode}\n{worker.Stderr}");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"stopped {clock.Elapsed.TotalSeconds:F1} s after SIGTERM");
+    }
+
     // ---- 10: a full output disk ----
 
     [Fact]
