@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using DyDiT.Eval.Cluster.Ledger;
 using DyDiT.Eval.Cluster.Specs;
 using DyDiT.Eval.Engine.Tensors;
@@ -153,7 +154,8 @@ public sealed class ShardWorker
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         double progress = 0;
-        var heartbeat = HeartbeatAsync(lease, () => (int)progress, stop.Token);
+        var lostLease = new StrongBox<bool>();
+        var heartbeat = HeartbeatAsync(lease, () => (int)progress, lostLease, stop.Token);
         try
         {
             Directory.CreateDirectory(run.OutputDirectory);
@@ -179,6 +181,11 @@ public sealed class ShardWorker
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
             _log($"{WorkerId}: stopping; shard {lease.ShardIndex} given back");
+            // Stopped after the file was renamed into place but before it was recorded: the shard goes back to pending,
+            // so its file goes too (unless the lease went to another worker, whose file it may be by now).
+            if (!lostLease.Value)
+                foreach (var f in new[] { path, Path.Combine(run.OutputDirectory, ShardFiles.FeaturesName(lease.First, lease.Count)) })
+                    try { File.Delete(f); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             await GiveBackAsync(lease, "worker stopped").ConfigureAwait(false);
             throw;
         }
@@ -211,7 +218,7 @@ public sealed class ShardWorker
         }
     }
 
-    private async Task HeartbeatAsync(ShardLease lease, Func<int> samplesDone, CancellationToken stop)
+    private async Task HeartbeatAsync(ShardLease lease, Func<int> samplesDone, StrongBox<bool> lost, CancellationToken stop)
     {
         var every = _options.Lease / 5;
         bool warned = false;
@@ -221,6 +228,7 @@ public sealed class ShardWorker
             {
                 await Task.Delay(every, stop).ConfigureAwait(false);
                 bool held = await _retry.RunAsync(ct => _ledger.HeartbeatAsync(lease, _options.Lease, samplesDone(), ct), stop).ConfigureAwait(false);
+                if (!held) lost.Value = true;
                 if (!held && !warned)
                 {
                     // Someone else holds it now (our lease expired while the ledger was away): finishing is still right —
