@@ -210,7 +210,7 @@ public sealed class RunBadInputTests : IDisposable
             TimeSpan.FromSeconds(60));
         Assert.False(run.Process.HasExited, run.Stderr);
         run.Signal(signal);
-        Assert.True(run.Process.WaitForExit(60_000), "the run did not stop within 60 s of SIG" + signal + "\n" + run.Stderr);
+        Assert.True(run.WaitForExit(60_000), "the run did not stop within 60 s of SIG" + signal + "\n" + run.Stderr);
         Assert.True(run.Process.ExitCode == 130, $"exit {run.Process.ExitCode}\n{run.Stderr}");
         Assert.Contains("interrupted", run.Stderr);
         Assert.Empty(TempFiles(_dir.FullName));
@@ -230,7 +230,7 @@ public sealed class RunBadInputTests : IDisposable
         await Task.Delay(300);
         var clock = Stopwatch.StartNew();
         run.Signal("TERM");
-        Assert.True(run.Process.WaitForExit(60_000), "the run did not stop within 60 s of SIGTERM\n" + run.Stderr);
+        Assert.True(run.WaitForExit(60_000), "the run did not stop within 60 s of SIGTERM\n" + run.Stderr);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"stopped {clock.Elapsed.TotalSeconds:F1} s after SIGTERM");
         Assert.True(run.Process.ExitCode == 130, $"exit {run.Process.ExitCode}\n{run.Stderr}");
         Assert.Empty(TempFiles(_dir.FullName));
@@ -274,7 +274,7 @@ public sealed class RunBadInputTests : IDisposable
         Assert.True(await worker.WaitForLine("ledger unavailable", TimeSpan.FromSeconds(60)), worker.Stderr);
         var clock = Stopwatch.StartNew();
         worker.Signal("TERM");
-        Assert.True(worker.Process.WaitForExit(30_000), "the worker kept waiting for its ledger after SIGTERM\n" + worker.Stderr);
+        Assert.True(worker.WaitForExit(30_000), "the worker kept waiting for its ledger after SIGTERM\n" + worker.Stderr);
         Assert.True(worker.Process.ExitCode == 130, $"exit {worker.Process.ExitCode}\n{worker.Stderr}");
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"stopped {clock.Elapsed.TotalSeconds:F1} s after SIGTERM");
     }
@@ -498,6 +498,14 @@ public sealed class RunBadInputTests : IDisposable
                 await Task.Delay(50);
             }
             return _lines.Any(l => l.Contains(text, StringComparison.Ordinal));
+        }
+
+        /// <summary>Waits for the exit and then for the last lines of stderr (delivered asynchronously).</summary>
+        public bool WaitForExit(int milliseconds)
+        {
+            if (!Process.WaitForExit(milliseconds)) return false;
+            Process.WaitForExit();
+            return true;
         }
 
         public void Signal(string name)
