@@ -54,7 +54,7 @@ internal sealed class RunProgress(RunsSnapshot start)
             while (true)
             {
                 var (snapshot, workers) = await tick();
-                _last = snapshot;
+                Observe(snapshot);
                 if (snapshot.AllDone) return;
                 if (_clock.Elapsed >= next)
                 {
@@ -69,7 +69,7 @@ internal sealed class RunProgress(RunsSnapshot start)
             while (true)
             {
                 var (snapshot, workers) = await tick();
-                _last = snapshot;
+                Observe(snapshot);
                 ctx.UpdateTarget(Render(workers));
                 ctx.Refresh();
                 if (snapshot.AllDone) return;
@@ -78,11 +78,21 @@ internal sealed class RunProgress(RunsSnapshot start)
         });
     }
 
+    /// <summary>Takes <paramref name="snapshot"/> as the latest state (what each tick does).</summary>
+    internal void Observe(RunsSnapshot snapshot) => _last = snapshot;
+
     /// <summary>The closing line: what this invocation generated and how fast.</summary>
     public string Summary() => string.Create(CultureInfo.InvariantCulture,
-        $"all shards done: {_last.Done - _start.Done:F0} samples generated in {_clock.Elapsed.TotalSeconds:F1} s ({Rate():F2} samples/s)");
+        $"all shards done: {Math.Max(_last.Done - _start.Done, 0):F0} samples generated in {_clock.Elapsed.TotalSeconds:F1} s ({Rate():F2} samples/s)");
 
-    private double Rate() => (_last.Done - _start.Done) / Math.Max(_clock.Elapsed.TotalSeconds, 1e-9);
+    private double Rate() => Rate(_start.Done, _last.Done, _clock.Elapsed);
+
+    /// <summary>
+    /// Samples per second from <paramref name="startDone"/> to <paramref name="nowDone"/> over <paramref name="elapsed"/>;
+    /// never negative: a re-leased shard starts again from zero, so the count may drop below where this view began.
+    /// </summary>
+    internal static double Rate(double startDone, double nowDone, TimeSpan elapsed) =>
+        Math.Max(nowDone - startDone, 0) / Math.Max(elapsed.TotalSeconds, 1e-9);
 
     private string Headline()
     {

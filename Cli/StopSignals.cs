@@ -3,9 +3,9 @@ using System.Runtime.InteropServices;
 namespace DyDiT.Eval.Cli;
 
 /// <summary>
-/// SIGTERM and SIGINT (Ctrl-C) — and, when asked, SIGHUP (the terminal went away) — turned into a cancellation, so long
-/// verbs stop cleanly — give shards back, delete partial files — instead of dying mid-write. Dispose to restore the
-/// default handling.
+/// SIGTERM, SIGINT (Ctrl-C) and SIGHUP (the terminal or ssh session closed) turned into a cancellation, so long verbs
+/// stop cleanly — give shards back, delete partial files, exit 130 — instead of dying mid-write. A process started with
+/// SIGHUP ignored (<c>nohup</c>) keeps ignoring it. Dispose to restore the default handling.
 /// </summary>
 internal sealed class StopSignals : IDisposable
 {
@@ -14,16 +14,16 @@ internal sealed class StopSignals : IDisposable
     private readonly PosixSignalRegistration? _hup;
 
     /// <param name="hangup">
-    /// Also stop on SIGHUP, unless the process was started with SIGHUP ignored (<c>nohup</c>), which is then respected.
+    /// Also stop on SIGHUP (the default), unless the process was started with SIGHUP ignored (<c>nohup</c>), which is then respected.
     /// </param>
-    public StopSignals(bool hangup = false)
+    public StopSignals(bool hangup = true)
     {
         _term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Handle);
         _int = PosixSignalRegistration.Create(PosixSignal.SIGINT, Handle);
         if (hangup && !HangupIgnored()) _hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, Handle);
     }
 
-    /// <summary>Cancelled on the first SIGTERM or SIGINT (or SIGHUP, when asked for).</summary>
+    /// <summary>Cancelled on the first SIGTERM, SIGINT or SIGHUP.</summary>
     public CancellationToken Token => _stop.Token;
 
     /// <summary>Cancels as a signal would (e.g. when the parent process is gone).</summary>

@@ -37,7 +37,7 @@ internal static class RunCommand
         var ledger = LedgerOption.Create("ledger.sqlite next to the first run's output directory");
         var threads = new Option<int>("--threads") { Description = "CPU threads per worker (default: cores / workers)" };
         var lease = new Option<double>("--lease-seconds") { Description = "Shard lease length; a killed worker's shard returns to the pool after it", DefaultValueFactory = _ => 60 };
-        var patience = new Option<double>("--ledger-patience") { Description = "Seconds to keep retrying an unreachable ledger", DefaultValueFactory = _ => 600 };
+        var patience = LedgerOption.CreatePatience("Seconds to keep retrying an unreachable ledger (at start-up too) before giving up (exit 3)");
         var noEvaluate = new Option<bool>("--no-evaluate") { Description = "Stop after samples.npz even if the spec names Inception weights and a reference" };
         var command = new Command("run",
             "Generate, merge and evaluate whole runs: shards planned in a ledger (SQLite by default, PostgreSQL for several hosts), local workers " +
@@ -48,6 +48,8 @@ internal static class RunCommand
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
+            // From the first moment: a stop while specs are read, weights hashed or shards planned exits 130 as well.
+            using var signals = new StopSignals();
             var paths = parse.GetValue(configs) ?? [];
             if (paths.Length == 0) throw new UsageException("--config is required");
             var deviceList = WorkerDevices(parse.GetValue(workers), parse.GetValue(devices));
@@ -56,6 +58,7 @@ internal static class RunCommand
             string numerics = Numerics(deviceList, p);
             double leaseSeconds = parse.GetValue(lease);
             if (!(leaseSeconds >= 1)) throw new UsageException("--lease-seconds must be >= 1");
+            var ledgerPatience = LedgerOption.Patience(parse.GetValue(patience));
             var specs = paths.SelectMany(RunSpec.LoadAll).Select(s => s with { Numerics = numerics }).ToArray();
             var outputs = specs.GroupBy(s => s.Output).FirstOrDefault(g => g.Count() > 1);
             if (outputs != null) throw new UsageException($"two runs write to the same output directory {outputs.Key}");
@@ -64,8 +67,15 @@ internal static class RunCommand
             int cpuWorkers = Math.Max(1, deviceList.Count(d => DeviceSpec.Parse(d).Kind != DeviceKind.Cuda));
             int perWorker = parse.GetValue(threads) is > 0 and var t ? t : Math.Max(1, Environment.ProcessorCount / cpuWorkers);
             Console.Error.WriteLine($"workers: {string.Join(", ", deviceList)} ({Backends.PrecisionName(p)}, numerics {numerics})");
-            var settings = new Settings(deviceList, p, perWorker, TimeSpan.FromSeconds(leaseSeconds), TimeSpan.FromSeconds(parse.GetValue(patience)), !parse.GetValue(noEvaluate));
-            return LedgerOption.Run(location, l => RunAsync(l, location, specs, settings));
+            var settings = new Settings(deviceList, p, perWorker, TimeSpan.FromSeconds(leaseSeconds), ledgerPatience, !parse.GetValue(noEvaluate));
+            // Refused before the ledger is opened or created: nothing is written for a spec that cannot run here.
+            foreach (var spec in specs)
+            {
+                Console.Error.WriteLine($"hashing the weights of {spec.Name} (cached after the first time)...");
+                RunPlanner.CheckOutput(spec, spec.ComputeRunId());
+                signals.Token.ThrowIfCancellationRequested();
+            }
+            return LedgerOption.Run(location, l => RunAsync(l, location, specs, settings, signals.Token), ledgerPatience, removeIfUnused: true, signals.Token);
         }));
         return command;
     }
@@ -112,18 +122,15 @@ internal static class RunCommand
         }
     }
 
-    private static async Task<int> RunAsync(ILedger ledger, string location, RunSpec[] specs, Settings settings)
+    private static async Task<int> RunAsync(ILedger ledger, string location, RunSpec[] specs, Settings settings, CancellationToken stop)
     {
-        using var signals = new StopSignals();
-        var stop = signals.Token;
         var log = (string m) => Console.Error.WriteLine(m);
-        var retry = new LedgerRetry(settings.Patience, log);
+        var retry = new LedgerRetry(settings.Patience, log, ledger.Description);
         Console.Error.WriteLine($"ledger: {ledger.Description}");
 
         var runs = new List<(RunSpec Spec, RunRecord Run)>();
         foreach (var spec in specs)
         {
-            Console.Error.WriteLine($"hashing the weights of {spec.Name} (cached after the first time)...");
             var run = await RunPlanner.PlanAsync(ledger, spec, retry, stop);
             var shards = await retry.RunAsync(ct => ledger.GetShardsAsync(run.RunId, ct), stop);
             int done = shards.Count(s => s.State == ShardState.Done);
@@ -207,6 +214,8 @@ internal static class RunCommand
         catch (InvalidOperationException e)
         {
             await launcher.StopAsync(TimeSpan.FromSeconds(20));
+            // A worker that failed on its environment (a full disk, an unusable ledger) makes the run fail the same way.
+            if (launcher.FailureCode == ExitCodes.Environment) throw new EnvironmentException(e.Message);
             throw new RunFailedException(e.Message);
         }
         await launcher.DrainAsync(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(20));

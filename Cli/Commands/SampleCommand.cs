@@ -116,7 +116,7 @@ internal static class SampleCommand
     private static int Run(Request r)
     {
         // SIGINT, SIGTERM and SIGHUP all stop the run the same way: exit 130, no temporary file left.
-        using var signals = new StopSignals(hangup: true);
+        using var signals = new StopSignals();
 
         // ---- arguments that can be checked before anything is loaded ----
         PathArguments.OutputFile(r.Output, "-o");

@@ -26,7 +26,7 @@ internal static class WorkerCommand
         var precision = DeviceOptions.PrecisionOption(DeviceOptions.SamplingPrecision);
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores); the bytes made are the same for any count" };
         var lease = new Option<double>("--lease-seconds") { Description = "Lease length; heartbeats renew it every fifth of it. A dead worker's shard returns to the pool after it", DefaultValueFactory = _ => 60 };
-        var patience = new Option<double>("--ledger-patience") { Description = "Seconds to keep retrying an unreachable ledger before giving up (exit 3)", DefaultValueFactory = _ => 600 };
+        var patience = LedgerOption.CreatePatience("Seconds to keep retrying an unreachable ledger (at start-up too) before giving up (exit 3)");
         var maxShards = new Option<int?>("--max-shards") { Description = "Exit after this many shards" };
         var parent = new Option<int?>("--exit-with-parent") { Description = "Stop (giving the shard back) when this process id is gone; set by 'run' for its local workers", Hidden = true };
         var command = new Command("worker",
@@ -38,6 +38,8 @@ internal static class WorkerCommand
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
+            // From the first moment: a stop while the device starts or the ledger is waited for exits 130 as well.
+            using var stop = new StopSignals();
             string dev = parse.GetValue(device)!;
             var p = DeviceOptions.Resolve(dev, parse.GetValue(precision), DeviceOptions.SamplingPrecision);
             string numerics;
@@ -53,17 +55,17 @@ internal static class WorkerCommand
             double leaseSeconds = parse.GetValue(lease);
             if (!(leaseSeconds >= 1)) throw new UsageException("--lease-seconds must be >= 1");
             var options = new WorkerOptions(parse.GetValue(runs) ?? [], TimeSpan.FromSeconds(leaseSeconds), TimeSpan.FromSeconds(Math.Min(2, leaseSeconds / 2)),
-                TimeSpan.FromSeconds(parse.GetValue(patience)), dev, parse.GetValue(maxShards), numerics);
+                LedgerOption.Patience(parse.GetValue(patience)), dev, parse.GetValue(maxShards), numerics);
             string location = LedgerOption.Resolve(parse.GetValue(ledger));
             using var backend = DeviceOptions.Create(dev, parse.GetValue(threads), Backends.PrecisionName(p), DeviceOptions.SamplingPrecision);
-            return Run(location, options, backend, parse.GetValue(parent));
+            stop.Token.ThrowIfCancellationRequested();
+            return Run(location, options, backend, parse.GetValue(parent), stop);
         }));
         return command;
     }
 
-    private static int Run(string location, WorkerOptions options, IBackend backend, int? parentPid)
+    private static int Run(string location, WorkerOptions options, IBackend backend, int? parentPid, StopSignals stop)
     {
-        using var stop = new StopSignals();
         using var watch = parentPid is int pid ? WatchParent(pid, stop) : null;
         return LedgerOption.Run(location, async ledger =>
         {
@@ -72,7 +74,7 @@ internal static class WorkerCommand
             await worker.RunAsync(stop.Token);
             Console.Error.WriteLine($"worker {worker.WorkerId}: no work left; {worker.ShardsDone} shard(s) done");
             return ExitCodes.Ok;
-        });
+        }, options.LedgerPatience, stop: stop.Token);
     }
 
     private static Timer WatchParent(int pid, StopSignals stop) => new(_ =>

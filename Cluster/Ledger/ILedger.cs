@@ -158,3 +158,9 @@ public sealed class LedgerException : Exception
 
     public LedgerException(string message, Exception inner) : base(message, inner) { }
 }
+
+/// <summary>
+/// A ledger whose contents cannot be trusted: a row holds a value this tool would never write (a shard file name that
+/// leaves the run's output directory). Bad input (exit code 1 at the CLI), never retried.
+/// </summary>
+public sealed class LedgerDataException(string message) : Exception(message);

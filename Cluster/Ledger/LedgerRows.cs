@@ -51,20 +51,71 @@ internal static class LedgerRows
         $"{description} has schema version {found}, but this dydit-eval knows only up to version {SchemaVersion}; " +
         "use the newer dydit-eval that created it, or a fresh ledger";
 
-    /// <summary>Reads <see cref="RunColumns"/>.</summary>
-    public static RunRecord ReadRun(DbDataReader r, TimeReader time) =>
-        new(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), r.GetInt32(5), time(r, 6));
+    /// <summary>
+    /// Reads <see cref="RunColumns"/>. The output directory must be an absolute path without <c>.</c> or <c>..</c>
+    /// segments (what <c>run</c> stores): every shard file of the run is confined to it.
+    /// </summary>
+    public static RunRecord ReadRun(DbDataReader r, TimeReader time, string ledger)
+    {
+        var run = new RunRecord(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), r.GetInt32(5), time(r, 6));
+        string dir = run.OutputDirectory;
+        if (!Path.IsPathFullyQualified(dir) || dir.IndexOf('\0') >= 0 ||
+            dir.Split('/', '\\').Any(segment => segment is "." or ".."))
+            throw new LedgerDataException(
+                $"{ledger}: run {run.RunId} records the output directory '{dir}', which is not an absolute path without '.' or '..' " +
+                "(run stores its resolved output directory); the ledger was altered or is corrupt. Correct or delete that row, " +
+                "or plan the run in a fresh ledger");
+        return run;
+    }
 
-    /// <summary>Reads <see cref="ShardColumns"/>; the result only when the shard is done.</summary>
-    public static ShardRecord ReadShard(DbDataReader r, TimeReader time)
+    /// <summary>
+    /// Reads <see cref="ShardColumns"/>; the result only when the shard is done. The file names a done shard records must
+    /// be plain names in the run's output directory (<see cref="IsPlainFileName"/>): a row that points elsewhere (an
+    /// altered or corrupt ledger) is refused here, before any caller reads, replaces or deletes what it names.
+    /// </summary>
+    public static ShardRecord ReadShard(DbDataReader r, TimeReader time, string ledger)
     {
         var state = ParseState(r.GetString(4));
         ShardResult? result = state == ShardState.Done
             ? new ShardResult(r.GetString(9), r.GetString(10), r.GetInt32(11), r.GetDouble(12), r.GetInt64(13), r.GetString(14), r.GetString(15),
                 NullableString(r, 16), NullableString(r, 17))
             : null;
-        return new ShardRecord(r.GetString(0), r.GetInt32(1), r.GetInt64(2), r.GetInt32(3), state, NullableString(r, 5),
+        var shard = new ShardRecord(r.GetString(0), r.GetInt32(1), r.GetInt64(2), r.GetInt32(3), state, NullableString(r, 5),
             r.IsDBNull(6) ? null : time(r, 6), r.GetInt32(7), r.GetInt32(8), result);
+        if (result != null)
+        {
+            CheckStoredName(ledger, shard, "file", result.File);
+            if (result.FeaturesFile != null) CheckStoredName(ledger, shard, "features_file", result.FeaturesFile);
+        }
+        return shard;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="name"/> names a file directly inside a run's output directory: not empty, not <c>.</c> or
+    /// <c>..</c>, no directory separator, not rooted, no NUL, at most 255 characters.
+    /// </summary>
+    public static bool IsPlainFileName(string? name) =>
+        !string.IsNullOrEmpty(name) && name.Length <= 255 && name is not "." and not ".." && name.IndexOfAny(['/', '\\', '\0']) < 0
+        && !Path.IsPathRooted(name);
+
+    /// <summary>Refuses (<see cref="LedgerDataException"/>) a stored name that is not a plain file name.</summary>
+    public static void CheckStoredName(string ledger, ShardRecord shard, string column, string name)
+    {
+        if (!IsPlainFileName(name))
+            throw new LedgerDataException(
+                $"{ledger}: shard {shard.Index} of run {shard.RunId} records {column} '{name}', which is not a file name inside the run's output " +
+                "directory (no '..', no absolute path, no directory separator); the ledger was altered or is corrupt: nothing was read or deleted. " +
+                "Correct or delete that row, or plan the run in a fresh ledger");
+    }
+
+    /// <summary>Refuses a result whose file names would leave the run's output directory, before it is stored.</summary>
+    public static void Validate(ShardResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        if (!IsPlainFileName(result.File))
+            throw new ArgumentException($"shard file '{result.File}' is not a plain file name in the run's output directory", nameof(result));
+        if (result.FeaturesFile != null && !IsPlainFileName(result.FeaturesFile))
+            throw new ArgumentException($"features file '{result.FeaturesFile}' is not a plain file name in the run's output directory", nameof(result));
     }
 
     /// <summary>Reads <see cref="WorkerColumns"/>.</summary>

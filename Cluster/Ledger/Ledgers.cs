@@ -12,9 +12,10 @@ public static class Ledgers
     /// <summary>
     /// <c>postgres://user:pw@host:port/db?…</c>, <c>postgresql://…</c> or an Npgsql connection string (<c>Host=…;…</c>)
     /// → PostgreSQL; <c>sqlite:PATH</c>, <c>sqlite://PATH</c> or a plain file path → SQLite (created if missing).
-    /// The schema is created or checked before the ledger is returned.
+    /// The schema is created or checked before the ledger is returned; with <paramref name="retry"/>, a server that refuses
+    /// or drops the connection is tried again until its patience runs out (a ledger started a little after its workers).
     /// </summary>
-    public static async Task<ILedger> OpenAsync(string location, CancellationToken cancellation = default)
+    public static async Task<ILedger> OpenAsync(string location, CancellationToken cancellation = default, LedgerRetry? retry = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(location);
         ILedger ledger = IsPostgres(location)
@@ -22,7 +23,8 @@ public static class Ledgers
             : new SqliteLedger(SqlitePath(location));
         try
         {
-            await ledger.EnsureSchemaAsync(cancellation).ConfigureAwait(false);
+            if (retry == null) await ledger.EnsureSchemaAsync(cancellation).ConfigureAwait(false);
+            else await retry.RunAsync(ct => ledger.EnsureSchemaAsync(ct), cancellation).ConfigureAwait(false);
             return ledger;
         }
         catch

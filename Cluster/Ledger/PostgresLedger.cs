@@ -271,7 +271,7 @@ public sealed class PostgresLedger : ILedger
     public async Task<bool> CompleteAsync(ShardLease lease, ShardResult result, CancellationToken cancellation = default)
     {
         LedgerRows.Validate(lease);
-        ArgumentNullException.ThrowIfNull(result);
+        LedgerRows.Validate(result);
         await using var connection = await _dataSource.OpenConnectionAsync(cancellation).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellation).ConfigureAwait(false);
         string state, storedSha256;
@@ -346,6 +346,8 @@ public sealed class PostgresLedger : ILedger
         ArgumentNullException.ThrowIfNull(runId);
         ArgumentException.ThrowIfNullOrWhiteSpace(featuresFile);
         ArgumentException.ThrowIfNullOrWhiteSpace(featuresSha256);
+        if (!LedgerRows.IsPlainFileName(featuresFile))
+            throw new ArgumentException($"features file '{featuresFile}' is not a plain file name in the run's output directory", nameof(featuresFile));
         await using var connection = await _dataSource.OpenConnectionAsync(cancellation).ConfigureAwait(false);
         int set = await ExecuteAsync(connection, null,
             "UPDATE shards SET features_file = @file, features_sha256 = @sha WHERE run_id = @run AND idx = @idx AND state = 'done'",
@@ -360,7 +362,7 @@ public sealed class PostgresLedger : ILedger
         ArgumentNullException.ThrowIfNull(runId);
         await using var connection = await _dataSource.OpenConnectionAsync(cancellation).ConfigureAwait(false);
         await using var command = Command(connection, null, $"SELECT {LedgerRows.ShardColumns} FROM shards WHERE run_id = @run ORDER BY idx", P("run", runId));
-        return await ReadAllAsync(command, r => LedgerRows.ReadShard(r, ReadTime), cancellation).ConfigureAwait(false);
+        return await ReadAllAsync(command, r => LedgerRows.ReadShard(r, ReadTime, Description), cancellation).ConfigureAwait(false);
     }
 
     /// <summary>Appends <paramref name="e"/>; an <see cref="LedgerEvent.At"/> of <c>default</c> means the server's now().</summary>
@@ -412,11 +414,11 @@ public sealed class PostgresLedger : ILedger
         return rows;
     }
 
-    private static async Task<List<RunRecord>> ReadRunsAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string where,
+    private async Task<List<RunRecord>> ReadRunsAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string where,
         CancellationToken cancellation, params NpgsqlParameter[] parameters)
     {
         await using var command = Command(connection, transaction, $"SELECT {LedgerRows.RunColumns} FROM runs {where} ORDER BY created_at, run_id", parameters);
-        return await ReadAllAsync(command, r => LedgerRows.ReadRun(r, ReadTime), cancellation).ConfigureAwait(false);
+        return await ReadAllAsync(command, r => LedgerRows.ReadRun(r, ReadTime, Description), cancellation).ConfigureAwait(false);
     }
 
     /// <summary>Inserts an event stamped with the server's clock unless the event carries its own time.</summary>

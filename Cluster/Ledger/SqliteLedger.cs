@@ -156,6 +156,8 @@ public sealed class SqliteLedger : ILedger
                 insert.Prepare();
                 for (int index = 0; index < run.ShardCount; index++)
                 {
+                    // A stop while a big run is planned rolls the whole registration back: nothing half-planned stays.
+                    if ((index & 4095) == 0) cancellation.ThrowIfCancellationRequested();
                     var (first, count) = run.ShardRange(index);
                     insert.Parameters["$idx"].Value = index;
                     insert.Parameters["$first"].Value = first;
@@ -273,7 +275,7 @@ public sealed class SqliteLedger : ILedger
     public Task<bool> CompleteAsync(ShardLease lease, ShardResult result, CancellationToken cancellation = default)
     {
         LedgerRows.Validate(lease);
-        ArgumentNullException.ThrowIfNull(result);
+        LedgerRows.Validate(result);
         return RunAsync(connection =>
         {
             using var transaction = connection.BeginTransaction(deferred: false);
@@ -353,6 +355,8 @@ public sealed class SqliteLedger : ILedger
         ArgumentNullException.ThrowIfNull(runId);
         ArgumentException.ThrowIfNullOrWhiteSpace(featuresFile);
         ArgumentException.ThrowIfNullOrWhiteSpace(featuresSha256);
+        if (!LedgerRows.IsPlainFileName(featuresFile))
+            throw new ArgumentException($"features file '{featuresFile}' is not a plain file name in the run's output directory", nameof(featuresFile));
         return RunAsync(connection =>
         {
             using var transaction = connection.BeginTransaction(deferred: false);
@@ -370,7 +374,7 @@ public sealed class SqliteLedger : ILedger
         return RunAsync<IReadOnlyList<ShardRecord>>(connection =>
         {
             using var command = Command(connection, null, $"SELECT {LedgerRows.ShardColumns} FROM shards WHERE run_id = $run ORDER BY idx", ("$run", runId));
-            return ReadAll(command, r => LedgerRows.ReadShard(r, ReadTime));
+            return ReadAll(command, r => LedgerRows.ReadShard(r, ReadTime, Description));
         }, cancellation);
     }
 
@@ -479,10 +483,10 @@ public sealed class SqliteLedger : ILedger
         return rows;
     }
 
-    private static List<RunRecord> ReadRuns(SqliteConnection connection, SqliteTransaction? transaction, string where, params (string Name, object? Value)[] parameters)
+    private List<RunRecord> ReadRuns(SqliteConnection connection, SqliteTransaction? transaction, string where, params (string Name, object? Value)[] parameters)
     {
         using var command = Command(connection, transaction, $"SELECT {LedgerRows.RunColumns} FROM runs {where} ORDER BY created_at, run_id", parameters);
-        return ReadAll(command, r => LedgerRows.ReadRun(r, ReadTime));
+        return ReadAll(command, r => LedgerRows.ReadRun(r, ReadTime, Description));
     }
 
     private static void InsertEvent(SqliteConnection connection, SqliteTransaction? transaction, LedgerEvent e) =>

@@ -37,12 +37,31 @@ public static class RunMerger
 
         var ordered = shards.OrderBy(s => s.Index).ToArray();
         int height, width;
-        using (var first = NpzArchive.Open(Path.Combine(run.OutputDirectory, ordered[0].Result!.File)))
+        using (var first = NpzArchive.Open(ShardFiles.PathOf(run, ordered[0], ordered[0].Result!.File)))
         {
             var (_, _, h, w) = FeatureExtractor.Images(first);
             (height, width) = (h, w);
         }
         var labels = new long[run.NumSamples];
+        try
+        {
+            WriteMerged(run, output, ordered, height, width, labels, samplesMerged, cancellation);
+        }
+        catch (IOException e) when (DiskFullException.Is(e))
+        {
+            throw new DiskFullException($"{output}: no space left on device while merging run {run.Name} ({e.Message}); the shards are kept: " +
+                                        "free space there (or give merge another -o) and merge again", e);
+        }
+        string sha = ContentHashes.File(output);
+        await retry.RunAsync(ct => ledger.AddEventAsync(new LedgerEvent(DateTimeOffset.UtcNow, LedgerEventKind.Merged, run.RunId, null, null,
+            $"{output} sha256 {sha}"), ct), cancellation).ConfigureAwait(false);
+        return new MergeResult(output, sha, run.NumSamples, height, ordered.Sum(s => s.Result!.Seconds), ordered.Sum(s => s.Result!.MultiplyAccumulates),
+            ordered.Select(s => s.Result!.WorkerId).Distinct().Count());
+    }
+
+    private static void WriteMerged(RunRecord run, string output, ShardRecord[] ordered, int height, int width, long[] labels,
+        IProgress<long>? samplesMerged, CancellationToken cancellation)
+    {
         using (var writer = new NpzWriter(output))
         {
             writer.BeginArray("arr_0", DType.UInt8, run.NumSamples, height, width, 3);
@@ -51,7 +70,7 @@ public static class RunMerger
             foreach (var shard in ordered)
             {
                 cancellation.ThrowIfCancellationRequested();
-                string path = Path.Combine(run.OutputDirectory, shard.Result!.File);
+                string path = ShardFiles.PathOf(run, shard, shard.Result!.File);
                 using var npz = NpzArchive.Open(path);
                 var (images, count, h, w) = FeatureExtractor.Images(npz);
                 if (count != shard.Count || h != height || w != width || images.DType != DType.UInt8)
@@ -76,11 +95,6 @@ public static class RunMerger
             writer.WriteArray<long>("labels", DType.Int64, [run.NumSamples], labels);
             writer.Complete();
         }
-        string sha = ContentHashes.File(output);
-        await retry.RunAsync(ct => ledger.AddEventAsync(new LedgerEvent(DateTimeOffset.UtcNow, LedgerEventKind.Merged, run.RunId, null, null,
-            $"{output} sha256 {sha}"), ct), cancellation).ConfigureAwait(false);
-        return new MergeResult(output, sha, run.NumSamples, height, ordered.Sum(s => s.Result!.Seconds), ordered.Sum(s => s.Result!.MultiplyAccumulates),
-            ordered.Select(s => s.Result!.WorkerId).Distinct().Count());
     }
 
     /// <summary>
@@ -98,7 +112,7 @@ public static class RunMerger
             writer.BeginArray(name, DType.Float32, run.NumSamples, columns);
             foreach (var shard in ordered)
             {
-                string path = Path.Combine(run.OutputDirectory, shard.Result!.FeaturesFile!);
+                string path = ShardFiles.PathOf(run, shard, shard.Result!.FeaturesFile!);
                 using var npz = NpzArchive.Open(path);
                 var a = npz[name];
                 if (a.DType != DType.Float32 || a.Shape.Count != 2 || a.Shape[0] != shard.Count || a.Shape[1] != columns)

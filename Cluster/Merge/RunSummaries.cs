@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using DyDiT.Eval.Cluster.Ledger;
 using DyDiT.Eval.Cluster.Specs;
+using DyDiT.Eval.Cluster.Work;
 using DyDiT.Eval.Engine.Formats;
 using DyDiT.Eval.Engine.Formats.Npy;
 using DyDiT.Eval.Evaluation.Reports;
@@ -25,7 +26,7 @@ public static class RunSummaries
         double[]? activity = new double[3 * steps];
         foreach (var shard in shards.OrderBy(s => s.Index))
         {
-            string path = Path.Combine(run.OutputDirectory, shard.Result!.File);
+            string path = ShardFiles.PathOf(run, shard, shard.Result!.File);
             using var npz = NpzArchive.Open(path);
             Add(macs, Int64(npz, "step_macs", path, steps), 1);
             if (dense != null && npz.Contains("step_dense_macs")) Add(dense, Int64(npz, "step_dense_macs", path, steps), 1);

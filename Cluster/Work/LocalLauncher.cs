@@ -38,6 +38,9 @@ public sealed class LocalLauncher : IAsyncDisposable
     /// <summary>Why the run cannot go on (a worker failed on bad input or its environment), or null.</summary>
     public string? Failure { get; private set; }
 
+    /// <summary>The exit code of the worker whose failure <see cref="Failure"/> reports (1 or 3), or null.</summary>
+    public int? FailureCode { get; private set; }
+
     public IReadOnlyList<WorkerSlot> Slots => _slots.Select(s => s.Snapshot()).ToArray();
 
     /// <summary>Starts every slot that is not running; with <paramref name="workRemains"/> false, starts nothing.</summary>
@@ -54,7 +57,11 @@ public sealed class LocalLauncher : IAsyncDisposable
                 slot.ExitHandled = true;
                 if (code is 1 or 3)
                 {
-                    Failure ??= $"worker {slot.Index} exited with code {code}:\n{Tail(slot.LogPath, 15)}";
+                    if (Failure == null)
+                    {
+                        Failure = $"worker {slot.Index} exited with code {code}:\n{slot.Tail()}";
+                        FailureCode = code;
+                    }
                     continue;
                 }
                 if (code != 0) _log($"worker {slot.Index} (pid {p.Id}) exited with code {code}; restarting it");
@@ -121,23 +128,12 @@ public sealed class LocalLauncher : IAsyncDisposable
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int Kill(int pid, int signal);
 
-    private static string Tail(string path, int lines)
-    {
-        try
-        {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            using var reader = new StreamReader(stream);
-            var all = reader.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
-            return string.Join("\n", all.TakeLast(lines));
-        }
-        catch (IOException)
-        {
-            return $"(no log at {path})";
-        }
-    }
-
     private sealed class Slot(int index, string logPath) : IDisposable
     {
+        /// <summary>Lines of the worker's output kept in memory for <see cref="Failure"/>: its log may sit on a full disk.</summary>
+        private const int TailLines = 15;
+
+        private readonly Queue<string> _tail = new();
         private StreamWriter? _logWriter;
 
         public int Index { get; } = index;
@@ -165,7 +161,19 @@ public sealed class LocalLauncher : IAsyncDisposable
             DataReceivedEventHandler pump = (_, e) =>
             {
                 if (e.Data == null) return;
-                lock (writer) writer.WriteLine(e.Data);
+                lock (_tail)
+                {
+                    _tail.Enqueue(e.Data);
+                    while (_tail.Count > TailLines) _tail.Dequeue();
+                }
+                try
+                {
+                    lock (writer) writer.WriteLine(e.Data);
+                }
+                catch (IOException)
+                {
+                    // The log's disk is full (often the output's own): losing a log line must not take the run down.
+                }
             };
             p.OutputDataReceived += pump;
             p.ErrorDataReceived += pump;
@@ -179,6 +187,13 @@ public sealed class LocalLauncher : IAsyncDisposable
         }
 
         public void Exited(int code) => LastExit = code;
+
+        /// <summary>The last lines the worker printed (its exit message among them), or where its log is when it printed none.</summary>
+        public string Tail()
+        {
+            Process?.WaitForExit(); // the output pumps have delivered every line once this returns
+            lock (_tail) return _tail.Count > 0 ? string.Join("\n", _tail) : $"(no output; see {LogPath})";
+        }
 
         public WorkerSlot Snapshot()
         {

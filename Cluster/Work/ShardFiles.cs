@@ -28,6 +28,19 @@ public static class ShardFiles
         string.Create(CultureInfo.InvariantCulture, $"shard-{first}-{first + count - 1}.features.npz");
 
     /// <summary>
+    /// The path of <paramref name="name"/> (a file name the ledger recorded) in <paramref name="run"/>'s output directory.
+    /// A name that is not a plain file name there (<c>..</c>, rooted, a separator) is refused with
+    /// <see cref="LedgerDataException"/>: nothing outside the output directory is ever read, replaced or deleted.
+    /// </summary>
+    public static string PathOf(RunRecord run, ShardRecord shard, string name)
+    {
+        if (!LedgerRows.IsPlainFileName(name))
+            throw new LedgerDataException($"shard {shard.Index} of run {run.RunId} records the file '{name}', which is not a file name inside " +
+                                          $"the run's output directory {run.OutputDirectory}; the ledger was altered or is corrupt: nothing was read or deleted");
+        return Path.Combine(run.OutputDirectory, name);
+    }
+
+    /// <summary>
     /// Whether a done shard's files are there with the sha256 the ledger recorded. <paramref name="problem"/> says what is
     /// wrong otherwise (missing, or the two hashes).
     /// </summary>
@@ -35,8 +48,8 @@ public static class ShardFiles
     {
         problem = "";
         if (shard.Result is not { } r) { problem = "not done"; return false; }
-        return Check(Path.Combine(run.OutputDirectory, r.File), r.Sha256, ref problem)
-            && (r.FeaturesFile == null || Check(Path.Combine(run.OutputDirectory, r.FeaturesFile), r.FeaturesSha256!, ref problem));
+        return Check(PathOf(run, shard, r.File), r.Sha256, ref problem)
+            && (r.FeaturesFile == null || Check(PathOf(run, shard, r.FeaturesFile), r.FeaturesSha256!, ref problem));
     }
 
     private static bool Check(string path, string expected, ref string problem)

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using DyDiT.Eval.Cluster.Ledger;
 using DyDiT.Eval.Cluster.Specs;
 using DyDiT.Eval.Engine.Tensors;
@@ -50,7 +51,7 @@ public sealed class ShardWorker
         _options = options ?? throw new ArgumentNullException(nameof(options));
         _backend = backend ?? throw new ArgumentNullException(nameof(backend));
         _log = log ?? throw new ArgumentNullException(nameof(log));
-        _retry = new LedgerRetry(options.LedgerPatience, m => _log($"{WorkerId}: {m}"));
+        _retry = new LedgerRetry(options.LedgerPatience, m => _log($"{WorkerId}: {m}"), ledger.Description);
         WorkerId = string.Create(CultureInfo.InvariantCulture, $"{Environment.MachineName}-{Environment.ProcessId}-{Random.Shared.Next(0x10000):x4}");
     }
 
@@ -157,7 +158,8 @@ public sealed class ShardWorker
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         double progress = 0;
-        var heartbeat = HeartbeatAsync(lease, () => (int)progress, stop.Token);
+        var lostLease = new StrongBox<bool>();
+        var heartbeat = HeartbeatAsync(lease, () => (int)progress, lostLease, stop.Token);
         try
         {
             Directory.CreateDirectory(run.OutputDirectory);
@@ -183,16 +185,22 @@ public sealed class ShardWorker
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
             _log($"{WorkerId}: stopping; shard {lease.ShardIndex} given back");
-            try
-            {
-                using var quick = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-                await _ledger.AbandonAsync(lease, "worker stopped", quick.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                _log($"{WorkerId}: could not give shard {lease.ShardIndex} back ({e.Message}); it returns to the pool when its lease expires");
-            }
+            // Stopped after the file was renamed into place but before it was recorded: the shard goes back to pending,
+            // so its file goes too (unless the lease went to another worker, whose file it may be by now).
+            if (!lostLease.Value)
+                foreach (var f in new[] { path, Path.Combine(run.OutputDirectory, ShardFiles.FeaturesName(lease.First, lease.Count)) })
+                    try { File.Delete(f); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            await GiveBackAsync(lease, "worker stopped").ConfigureAwait(false);
             throw;
+        }
+        catch (IOException e) when (DiskFullException.Is(e))
+        {
+            // The partial file is gone (temp + rename); the shard goes back for when there is room again. Not retried here:
+            // a full disk does not empty itself.
+            await GiveBackAsync(lease, "no space left on device").ConfigureAwait(false);
+            throw new DiskFullException(
+                $"{path}: no space left on device while writing shard {lease.ShardIndex} of run {run.Name} ({e.Message}); " +
+                $"free space in {run.OutputDirectory} (or give the run an output directory on a larger disk) and run again", e);
         }
         finally
         {
@@ -201,7 +209,20 @@ public sealed class ShardWorker
         }
     }
 
-    private async Task HeartbeatAsync(ShardLease lease, Func<int> samplesDone, CancellationToken stop)
+    private async Task GiveBackAsync(ShardLease lease, string reason)
+    {
+        try
+        {
+            using var quick = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await _ledger.AbandonAsync(lease, reason, quick.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _log($"{WorkerId}: could not give shard {lease.ShardIndex} back ({e.Message}); it returns to the pool when its lease expires");
+        }
+    }
+
+    private async Task HeartbeatAsync(ShardLease lease, Func<int> samplesDone, StrongBox<bool> lost, CancellationToken stop)
     {
         var every = _options.Lease / 5;
         bool warned = false;
@@ -211,6 +232,7 @@ public sealed class ShardWorker
             {
                 await Task.Delay(every, stop).ConfigureAwait(false);
                 bool held = await _retry.RunAsync(ct => _ledger.HeartbeatAsync(lease, _options.Lease, samplesDone(), ct), stop).ConfigureAwait(false);
+                if (!held) lost.Value = true;
                 if (!held && !warned)
                 {
                     // Someone else holds it now (our lease expired while the ledger was away): finishing is still right —

@@ -319,7 +319,7 @@ public sealed class WorkerSignalTests : IDisposable
         string F(params string[] p) => Fixtures.Path(p);
         File.WriteAllText(spec, $$"""
             {"name": "w", "model": "{{F("dit", "dit_tiny.json")}}", "checkpoint": "{{F("dit", "dit_tiny.pt")}}", "vae": "{{F("vae", "vae_tiny")}}",
-             "num_samples": 400, "steps": 200, "shard_size": 200, "batch_size": 4, "output": "out"}
+             "num_samples": 400, "steps": 1000, "shard_size": 200, "batch_size": 4, "output": "out"}
             """);
         string location = "sqlite:" + Path.Combine(_dir.FullName, "ledger.sqlite");
         RunRecord run;

@@ -65,6 +65,53 @@ public abstract class LedgerContractTests : IAsyncLifetime
         new($"shard-{sha[..4]}.npz", sha, 3, 1.5, 123_456_789_012, worker, "host-" + worker);
 
     [LedgerFact]
+    public async Task Stored_file_names_outside_the_output_directory_are_refused_on_read_and_write()
+    {
+        var ledger = await OpenAsync();
+        await ledger.RegisterRunAsync(Run("r", samples: 6, shardSize: 3));
+        var lease = (await ledger.ClaimAsync("w1", "r", LongLease))!;
+        foreach (var bad in new[] { "../victim", "/tmp/victim", "sub/shard.npz", "..", "" })
+        {
+            await Assert.ThrowsAsync<ArgumentException>(() => ledger.CompleteAsync(lease, Result(ShaA) with { File = bad }));
+            await Assert.ThrowsAsync<ArgumentException>(() => ledger.CompleteAsync(lease, Result(ShaA) with { FeaturesFile = bad, FeaturesSha256 = ShaB }));
+        }
+        Assert.True(await ledger.CompleteAsync(lease, Result(ShaA)));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => ledger.SetShardFeaturesAsync("r", 0, "../f.npz", ShaB));
+
+        foreach (var (column, bad) in new[] { ("file", "../victim"), ("file", "/tmp/x/victim"), ("features_file", "a/b.npz"), ("file", "..") })
+        {
+            await ExecuteSqlAsync($"UPDATE shards SET file = 'shard-a.npz', features_file = NULL WHERE idx = 0");
+            await ExecuteSqlAsync($"UPDATE shards SET {column} = '{bad}' WHERE idx = 0");
+            var e = await Assert.ThrowsAsync<LedgerDataException>(() => ledger.GetShardsAsync("r"));
+            Assert.Contains($"shard 0 of run r records {column} '{bad}'", e.Message);
+            Assert.Contains(ledger.Description, e.Message);
+        }
+
+        await ExecuteSqlAsync("UPDATE shards SET file = 'shard-a.npz' WHERE idx = 0");
+        Assert.Equal(2, (await ledger.GetShardsAsync("r")).Count);
+        await ExecuteSqlAsync("UPDATE runs SET output_directory = '/data/../etc' WHERE run_id = 'r'");
+        var run = await Assert.ThrowsAsync<LedgerDataException>(() => ledger.ListRunsAsync());
+        Assert.Contains("'/data/../etc'", run.Message);
+    }
+
+    [LedgerFact]
+    public async Task A_missing_table_is_a_permanent_error_that_is_not_retried()
+    {
+        var ledger = await OpenAsync();
+        await ledger.RegisterRunAsync(Run("r"));
+        await ExecuteSqlAsync("DROP TABLE shards");
+        var retries = new ConcurrentBag<string>();
+        var retry = new LedgerRetry(TimeSpan.FromSeconds(60), retries.Add, ledger.Description);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var e = await Assert.ThrowsAsync<LedgerException>(() => retry.RunAsync(ct => ledger.GetShardsAsync("r", ct), CancellationToken.None));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");
+        Assert.Empty(retries);
+        Assert.Contains(ledger.Description, e.Message);
+        Assert.Contains("shards", e.Message);
+        Assert.Contains("not retried", e.Message);
+    }
+
+    [LedgerFact]
     public async Task Schema_creation_is_concurrency_safe_and_repeatable()
     {
         var ledgers = Enumerable.Range(0, 6).Select(_ => Track(CreateLedger())).ToList();
