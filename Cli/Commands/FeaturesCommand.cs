@@ -27,6 +27,7 @@ internal static class FeaturesCommand
         command.SetAction(parse => CommandRunner.Run(() =>
         {
             string imagesPath = parse.GetValue(images)!, outputPath = parse.GetValue(output)!;
+            DeviceOptions.Resolve(parse.GetValue(device)!, parse.GetValue(precision), DeviceOptions.FeaturesPrecision); // a typo fails first
             PathArguments.OutputFile(outputPath, "-o");
             PathArguments.InputFile(imagesPath, "--images");
             using var cpu = DeviceOptions.Create(parse.GetValue(device)!, parse.GetValue(threads), parse.GetValue(precision), DeviceOptions.FeaturesPrecision);

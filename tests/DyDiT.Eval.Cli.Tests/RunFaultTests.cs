@@ -324,7 +324,7 @@ public sealed class WorkerSignalTests : IDisposable
         string location = "sqlite:" + Path.Combine(_dir.FullName, "ledger.sqlite");
         RunRecord run;
         await using (var ledger = await Ledgers.OpenAsync(location))
-            run = await DyDiT.Eval.Cluster.Work.RunPlanner.PlanAsync(ledger, DyDiT.Eval.Cluster.Specs.RunSpec.Load(spec),
+            run = await DyDiT.Eval.Cluster.Work.RunPlanner.PlanAsync(ledger, DyDiT.Eval.Cluster.Specs.RunSpec.Load(spec) with { Numerics = DyDiT.Eval.Cluster.Specs.RunNumerics.Cpu },
                 new LedgerRetry(TimeSpan.FromSeconds(30)), CancellationToken.None);
 
         var psi = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "dydit-eval.dll"), "worker", "--ledger", location, "--threads", "1"])
