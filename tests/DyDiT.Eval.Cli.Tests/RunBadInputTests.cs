@@ -218,7 +218,7 @@ public sealed class RunBadInputTests : IDisposable
         SqliteConnection.ClearAllPools();
         await using var ledger = await Ledgers.OpenAsync("sqlite:" + DefaultLedger);
         Assert.DoesNotContain(await ledger.GetShardsAsync((await ledger.ListRunsAsync()).Single().RunId), s => s.State == ShardState.Leased);
-        foreach (var w in await ledger.GetWorkersAsync()) Assert.False(Alive(w.ProcessId), $"worker pid {w.ProcessId} outlived the run");
+        foreach (var w in await ledger.GetWorkersAsync()) Assert.False(RunFaultTests.Alive(w.ProcessId), $"worker pid {w.ProcessId} outlived the run");
     }
 
     [Fact]
@@ -444,19 +444,6 @@ public sealed class RunBadInputTests : IDisposable
         {
             if (clock.Elapsed > limit) throw new TimeoutException($"condition not met within {limit}");
             await Task.Delay(200);
-        }
-    }
-
-    private static bool Alive(int pid)
-    {
-        try
-        {
-            using var p = Process.GetProcessById(pid);
-            return !p.HasExited;
-        }
-        catch (ArgumentException)
-        {
-            return false;
         }
     }
 

@@ -132,7 +132,8 @@ public abstract class RunFaultTests : IDisposable
         return (await ledger.GetShardsAsync(run.RunId), await ledger.GetWorkersAsync(), await ledger.GetEventsAsync(run.RunId));
     }
 
-    private static bool Alive(int pid)
+    /// <summary>Whether process <paramref name="pid"/> still runs.</summary>
+    internal static bool Alive(int pid)
     {
         try
         {
