@@ -43,11 +43,8 @@ internal static class PathArguments
         }
     }
 
-    /// <summary>Whether <paramref name="e"/> is ENOSPC or EDQUOT (the errno .NET puts in HResult on Unix; Windows' disk-full codes).</summary>
-    public static bool IsDiskFull(IOException e) =>
-        OperatingSystem.IsWindows() ? e.HResult is unchecked((int)0x80070070) or unchecked((int)0x80070027)
-        : e.HResult == 28 || e.HResult == (OperatingSystem.IsMacOS() ? 69 : 122)
-          || e.Message.Contains("No space left on device", StringComparison.OrdinalIgnoreCase);
+    /// <summary>Whether <paramref name="e"/> is a full disk or an exceeded quota (<see cref="DiskFull.Is"/>).</summary>
+    public static bool IsDiskFull(IOException e) => DiskFull.Is(e);
 }
 
 /// <summary>An output file or folder could not be written (full disk, read-only file system, …): exit 3 naming the path.</summary>

@@ -1,3 +1,5 @@
+using DyDiT.Eval.Engine.Formats;
+
 namespace DyDiT.Eval.Cluster.Work;
 
 /// <summary>
@@ -8,22 +10,6 @@ public sealed class DiskFullException : IOException
 {
     public DiskFullException(string message, Exception inner) : base(message, inner) { }
 
-    /// <summary>Whether <paramref name="e"/> (or what it wraps) is a full disk or an exceeded quota.</summary>
-    public static bool Is(Exception? e)
-    {
-        for (; e != null; e = e.InnerException)
-        {
-            if (e is DiskFullException) return true;
-            if (e is not IOException io) continue;
-            // On Unix .NET puts the errno into HResult: ENOSPC 28, EDQUOT 122 (Linux) / 69 (macOS); on Windows
-            // ERROR_DISK_FULL (112) and ERROR_HANDLE_DISK_FULL (39) as HRESULTs.
-            int h = io.HResult;
-            if (OperatingSystem.IsWindows() ? h is unchecked((int)0x80070070) or unchecked((int)0x80070027) : h is 28 or 122 || (OperatingSystem.IsMacOS() && h == 69))
-                return true;
-            if (io.Message.Contains("No space left on device", StringComparison.OrdinalIgnoreCase) ||
-                io.Message.Contains("Disk quota exceeded", StringComparison.OrdinalIgnoreCase))
-                return true;
-        }
-        return false;
-    }
+    /// <summary>Whether <paramref name="e"/> (or what it wraps) is a full disk or an exceeded quota (<see cref="DiskFull.Is"/>).</summary>
+    public static bool Is(Exception? e) => e is DiskFullException || DiskFull.Is(e);
 }

@@ -34,6 +34,5 @@ public sealed class ReportOutputException : Exception
     public string FolderPath { get; }
 
     private static string Reason(Exception e) =>
-        e is IOException io && (io.HResult is 28 or 122 || io.Message.Contains("No space left on device", StringComparison.OrdinalIgnoreCase))
-            ? "no space left on device" : e.Message;
+        Engine.Formats.DiskFull.Is(e) ? "no space left on device" : e.Message;
 }
