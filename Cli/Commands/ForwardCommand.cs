@@ -57,8 +57,8 @@ internal static class ForwardCommand
         {
             using var cpu = DeviceOptions.Create(parse.GetValue(device)!, parse.GetValue(threads), parse.GetValue(precision), DeviceOptions.FeaturesPrecision);
             string inputPath = parse.GetValue(inputs)!, weights = parse.GetValue(checkpoint)!;
-            RequireFile(inputPath, "--inputs");
-            CheckOutput(parse.GetValue(output)!);
+            PathArguments.InputFile(inputPath, "--inputs");
+            PathArguments.OutputFile(parse.GetValue(output)!, "-o");
             if (parse.GetValue(net) is "dit" or "dydit" or "sparsedit")
             {
                 string name = parse.GetValue(net)!;
@@ -71,7 +71,7 @@ internal static class ForwardCommand
                 Vae(cpu, weights, parse.GetValue(config), inputPath, parse.GetValue(output)!);
                 return ExitCodes.Ok;
             }
-            RequireFile(weights, "--checkpoint");
+            PathArguments.InputFile(weights, "--checkpoint");
             using var network = FidInceptionV3.Load(weights, cpu);
             var features = Inception(network, inputPath, InceptionOptions.Mode(parse.GetValue(preprocess)!));
             features.Save(parse.GetValue(output)!);
@@ -84,7 +84,7 @@ internal static class ForwardCommand
     // x (B, C, H, W), t (B), y (B) [, cfg_scale ()] → out (B, C_out, H, W)
     private static void Transformer(IBackend cpu, string net, string checkpoint, string configName, string inputPath, string outputPath)
     {
-        RequireFile(checkpoint, "--checkpoint");
+        PathArguments.InputFile(checkpoint, "--checkpoint");
         if (Directory.Exists(configName)) throw new TensorFileException(configName, "is a directory; --config needs a preset name or a JSON file");
         string? json = File.Exists(configName) ? File.ReadAllText(configName) : null;
         var inputs = ReadTransformerInputs(inputPath, ParseLatentConfig(net, configName, json));
@@ -187,19 +187,6 @@ internal static class ForwardCommand
             cfgScale = c.ToFloat32()[0];
         }
         return new TransformerInputs(xa.ToFloat32(), xa.Shape.Select(v => checked((int)v)).ToArray(), t, y, cfgScale);
-    }
-
-    /// <summary>An input file that must exist as a file: a directory or a missing file is named with the option.</summary>
-    private static void RequireFile(string path, string option)
-    {
-        if (Directory.Exists(path)) throw new TensorFileException(path, $"is a directory; {option} needs a file");
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found", path);
-    }
-
-    /// <summary>The output must be a file name, not a folder; refused before any compute (missing folders are created when writing).</summary>
-    private static void CheckOutput(string path)
-    {
-        if (Directory.Exists(path)) throw new TensorFileException(path, "is a directory; -o needs the name of the .npz file to write");
     }
 
     // z (N, 4, h, w) in DiT latent space → decoded (N, 3, 8h, 8w) and uint8_hwc (N, 8h, 8w, 3)

@@ -27,8 +27,7 @@ public static unsafe partial class HostLinearAlgebra
             double* a0 = pa, b0 = pb, c0 = pc;
             Parallel.For(0, tiles.Count, t =>
             {
-                int r0 = t / tiles.ColumnTiles * tiles.RowTile, col0 = t % tiles.ColumnTiles * tiles.ColumnTile;
-                int rows = Math.Min(tiles.RowTile, m - r0), cols = Math.Min(tiles.ColumnTile, n - col0);
+                var (r0, col0, rows, cols) = tiles.Bounds(t, m, n);
                 double* at = transposeA ? a0 + r0 : a0 + (long)r0 * lda;
                 double* bt = transposeB ? b0 + (long)col0 * ldb : b0 + col0;
                 OpenBlas.Dgemm(OpenBlas.RowMajor, transposeA ? OpenBlas.Trans : OpenBlas.NoTrans, transposeB ? OpenBlas.Trans : OpenBlas.NoTrans,

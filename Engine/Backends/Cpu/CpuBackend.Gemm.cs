@@ -102,12 +102,18 @@ internal readonly record struct GemmTiles(int RowTile, int ColumnTile, int RowTi
 
     public int Count => RowTiles * ColumnTiles;
 
+    /// <summary>First row and column, and size, of tile <paramref name="index"/> (row-tile major) of C (M, N).</summary>
+    public (int Row, int Column, int Rows, int Columns) Bounds(int index, int m, int n)
+    {
+        int r0 = index / ColumnTiles * RowTile, c0 = index % ColumnTiles * ColumnTile;
+        return (r0, c0, Math.Min(RowTile, m - r0), Math.Min(ColumnTile, n - c0));
+    }
+
     /// <summary>Computes tile <paramref name="index"/> (row-tile major) of the product.</summary>
     public unsafe void Run(int index, int m, int n, int k, float* a, int lda, bool transposeA, float* b, int ldb, bool transposeB,
         float* c, int ldc, float alpha, float beta)
     {
-        int r0 = index / ColumnTiles * RowTile, c0 = index % ColumnTiles * ColumnTile;
-        int rows = Math.Min(RowTile, m - r0), cols = Math.Min(ColumnTile, n - c0);
+        var (r0, c0, rows, cols) = Bounds(index, m, n);
         // rows r0.. of op(A): A's rows (no transpose) or A's columns (transposed); columns c0.. of op(B) likewise
         float* at = transposeA ? a + r0 : a + (long)r0 * lda;
         float* bt = transposeB ? b + (long)c0 * ldb : b + c0;
